@@ -1,0 +1,493 @@
+package scim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	filter "github.com/scim2/filter-parser/v2"
+
+	"github.com/scimtrail/scimtrail/schema"
+)
+
+// Input is what one derivation reads.
+type Input struct {
+	// Exchange is the captured request and answer. Required.
+	Exchange *Exchange
+	// Prior is what was known of the addressed resource before the request
+	// (identity cache, or a look-up before a DELETE); nil when unknown.
+	Prior *Identity
+	// After is the resource as read from the upstream after the request,
+	// for answers that carried none (PATCH or PUT answered 204); nil
+	// otherwise.
+	After []byte
+}
+
+// Result is what one derivation yields.
+type Result struct {
+	// Record is complete but for its ID, which the caller assigns.
+	Record schema.Record
+	// Learned are identities the exchange revealed, to remember.
+	Learned []Identity
+	// Forget is a resource the exchange showed gone (deleted, or 404).
+	Forget *Identity
+}
+
+// Deriver turns exchanges into records. The zero value redacts password
+// only. A Deriver is immutable and safe for concurrent use; Derive does no
+// I/O.
+type Deriver struct {
+	// Redactor decides which values are secrets.
+	Redactor Redactor
+}
+
+// derivation carries one Derive call's state between its steps.
+type derivation struct {
+	Deriver
+	in      Input
+	ep      Endpoint
+	method  string
+	success bool
+	req     any    // decoded request body, nil when absent or not JSON
+	resp    object // decoded response object, nil when absent or not JSON
+	prior   Identity
+	known   bool // prior came from the cache or a look-up
+	res     Result
+}
+
+// Derive derives the record of one exchange. It never panics on bad input:
+// what cannot be derived is said in the record's Notes.
+func (d Deriver) Derive(in Input) Result {
+	ex := in.Exchange
+	v := &derivation{Deriver: d, in: in, ep: ParseEndpoint(ex.Path), method: strings.ToUpper(ex.Method)}
+	v.success = ex.StatusCode >= 200 && ex.StatusCode < 300
+	rec := &v.res.Record
+	*rec = schema.Record{
+		Timestamp:     ex.Start.UTC(),
+		IdPName:       ex.IdPName,
+		Action:        v.method,
+		ResourceType:  v.ep.ResourceType,
+		ResourceID:    v.ep.ID,
+		Outcome:       schema.OutcomeError,
+		StatusCode:    ex.StatusCode,
+		DurationMS:    float64(ex.Duration.Microseconds()) / 1000,
+		Path:          ex.Path,
+		Query:         ex.RawQuery,
+		UserAgent:     ex.UserAgent,
+		ClientIP:      ex.ClientIP,
+		BodyTruncated: ex.RequestTruncated || ex.ResponseTruncated,
+		Notes:         slices.Clone(ex.Notes),
+	}
+	if rec.IdPName == "" {
+		rec.IdPName = "unknown"
+	}
+	if v.success {
+		rec.Outcome = schema.OutcomeSuccess
+	}
+	v.decodeBodies()
+	if !v.success {
+		v.errorDetail()
+	}
+	if v.ep.ResourceType == "" {
+		if !knownNonResourcePath(ex.Path) {
+			v.note("not a SCIM Users or Groups endpoint: no resource derived")
+		}
+		return v.res
+	}
+	v.prior = Identity{Type: v.ep.ResourceType, ID: v.ep.ID}
+	if in.Prior != nil {
+		v.prior = v.prior.overlay(*in.Prior)
+		v.known = true
+	}
+	switch {
+	case v.method == http.MethodGet && v.ep.ID == "", v.method == http.MethodPost && v.ep.Search:
+		v.query()
+	case v.method == http.MethodPost && v.ep.ID == "":
+		v.create()
+	case v.ep.ID == "":
+		v.note(fmt.Sprintf("%s on a collection: no resource derived", v.method))
+	case v.method == http.MethodGet:
+		v.show(v.prior)
+		if v.success {
+			v.learn(v.after(v.prior))
+		}
+	case v.method == http.MethodPut:
+		v.replace()
+	case v.method == http.MethodPatch:
+		v.patch()
+	case v.method == http.MethodDelete:
+		v.show(v.prior)
+		if v.success {
+			v.event(lower(v.ep.ResourceType) + ".deleted")
+		}
+	default:
+		v.show(v.prior)
+	}
+	if v.ep.ID != "" && (v.success || v.in.Exchange.StatusCode == http.StatusNotFound) &&
+		(v.method == http.MethodDelete || v.in.Exchange.StatusCode == http.StatusNotFound) {
+		gone := v.prior
+		v.res.Forget = &gone
+	}
+	if v.ep.ID != "" && !v.identified() {
+		v.note("identity unknown: the resource was not seen before")
+	}
+	return v.res
+}
+
+func (v *derivation) note(s string) { v.res.Record.Notes = append(v.res.Record.Notes, s) }
+
+func (v *derivation) event(e string) {
+	if v.success && !slices.Contains(v.res.Record.Events, e) {
+		v.res.Record.Events = append(v.res.Record.Events, e)
+	}
+}
+
+func (v *derivation) learn(id Identity) {
+	if id.ID != "" {
+		v.res.Learned = append(v.res.Learned, id)
+	}
+}
+
+// decodeBodies decodes both bodies and records the redacted request body.
+func (v *derivation) decodeBodies() {
+	ex := v.in.Exchange
+	if len(ex.RequestBody) > 0 {
+		switch req, err := decodeJSON(ex.RequestBody); {
+		case ex.RequestTruncated:
+			v.note(fmt.Sprintf("request body longer than the capture limit of %d bytes: not recorded", len(ex.RequestBody)))
+		case err != nil:
+			v.note("request body is not valid JSON: not recorded")
+		default:
+			v.req = req
+			b, err := json.Marshal(v.Redactor.Body(req))
+			if err == nil {
+				v.res.Record.RequestBody = string(b)
+			}
+		}
+	}
+	if len(ex.ResponseBody) > 0 {
+		resp, err := decodeJSON(ex.ResponseBody)
+		switch o, isObject := resp.(object); {
+		case ex.ResponseTruncated && err != nil:
+			v.note(fmt.Sprintf("response body longer than the capture limit of %d bytes: not derived", len(ex.ResponseBody)))
+		case err != nil || !isObject:
+			if v.success {
+				v.note("response body is not a JSON object: not derived")
+			}
+		default:
+			v.resp = o
+		}
+	}
+}
+
+// errorDetail fills the SCIM error detail of an ERROR record: the SCIM
+// error body's detail and scimType, else the status text.
+func (v *derivation) errorDetail() {
+	rec := &v.res.Record
+	if v.resp != nil {
+		rec.ErrorDetail = str(v.resp, "detail")
+		rec.SCIMType = str(v.resp, "scimType")
+	}
+	if rec.ErrorDetail == "" {
+		rec.ErrorDetail = http.StatusText(v.in.Exchange.StatusCode)
+	}
+	if rec.ErrorDetail == "" {
+		rec.ErrorDetail = fmt.Sprintf("HTTP status %d", v.in.Exchange.StatusCode)
+	}
+}
+
+// response returns the identity in a successful answer, or in the resource
+// read after the request, if either carried one.
+func (v *derivation) response() (Identity, bool) {
+	if v.success && v.resp != nil && str(v.resp, "id") != "" {
+		return IdentityFromResource(v.ep.ResourceType, v.resp), true
+	}
+	if v.in.After != nil {
+		if a, err := decodeJSON(v.in.After); err == nil {
+			if o, ok := a.(object); ok && str(o, "id") != "" {
+				return IdentityFromResource(v.ep.ResourceType, o), true
+			}
+		}
+	}
+	return Identity{}, false
+}
+
+// after is base updated with what the answer says of the resource.
+func (v *derivation) after(base Identity) Identity {
+	if r, ok := v.response(); ok {
+		return base.overlay(r)
+	}
+	return base
+}
+
+// show puts an identity's fields on the record.
+func (v *derivation) show(id Identity) {
+	rec := &v.res.Record
+	if id.ID != "" {
+		rec.ResourceID = id.ID
+	}
+	rec.IdPResourceID = id.ExternalID
+	switch id.Type {
+	case schema.ResourceUser:
+		rec.UserEmail = id.UserEmail()
+		rec.UserName = id.UserName
+		rec.Active = id.Active
+	case schema.ResourceGroup:
+		rec.GroupName = id.DisplayName
+	}
+}
+
+func (v *derivation) identified() bool {
+	rec := v.res.Record
+	return rec.UserEmail != "" || rec.UserName != "" || rec.GroupName != "" || rec.IdPResourceID != ""
+}
+
+// requestObject is the request body as an object, noting when it is not.
+func (v *derivation) requestObject() object {
+	o, ok := v.req.(object)
+	if !ok && v.req != nil {
+		v.note("request body is not a JSON object")
+	}
+	return o
+}
+
+func (v *derivation) create() {
+	asked := IdentityFromResource(v.ep.ResourceType, v.requestObject())
+	asked.ID = ""
+	if !v.success {
+		v.show(asked)
+		v.members(memberDelta{added: asked.Members})
+		return
+	}
+	created := v.after(asked)
+	if created.Type == schema.ResourceGroup && !created.MembersKnown {
+		created.MembersKnown = true // a new group without members has none
+	}
+	if created.ID == "" {
+		v.note("the answer carried no resource id")
+	}
+	v.show(created)
+	v.learn(created)
+	v.event(lower(v.ep.ResourceType) + ".created")
+	v.members(memberDelta{added: created.Members})
+}
+
+func (v *derivation) replace() {
+	asked := IdentityFromResource(v.ep.ResourceType, v.requestObject())
+	asked.ID, asked.Type = v.ep.ID, v.ep.ResourceType
+	var d memberDelta
+	if asked.MembersKnown {
+		d.replaceMembers(v.prior, asked.Members)
+	}
+	if !v.success {
+		v.showAttempt(asked)
+		v.members(d)
+		return
+	}
+	next := v.after(asked)
+	if !asked.MembersKnown && !next.MembersKnown {
+		next.Members = nil // a PUT without members: what the service kept is unknown
+	}
+	v.show(next)
+	v.learn(next)
+	v.members(d)
+	if v.known {
+		v.res.Record.Changes = identityChanges(v.prior, next)
+	}
+	var active *bool
+	if o := v.requestObject(); o != nil {
+		if a, ok := get(o, "active"); ok {
+			if b, ok := boolValue(a); ok {
+				active = &b
+			}
+		}
+	}
+	v.updateEvents(active, next, len(v.res.Record.Changes) == 0 || hasOtherThanActive(v.res.Record.Changes))
+}
+
+func (v *derivation) patch() {
+	o := v.requestObject()
+	var ops []Operation
+	if o != nil {
+		var notes []string
+		ops, notes = ParseOperations(o)
+		for _, n := range notes {
+			v.note(n)
+		}
+	}
+	next, d := applyOperations(v.prior, ops)
+	for _, n := range d.notes {
+		v.note(n)
+	}
+	var active *bool
+	other := false
+	for _, op := range ops {
+		attr := op.Attribute()
+		if attr == "members" && v.ep.ResourceType == schema.ResourceGroup {
+			continue
+		}
+		if attr == "active" && op.Op != "remove" {
+			if b, ok := boolValue(op.Value); ok {
+				active = &b
+			}
+		} else {
+			other = true
+		}
+		v.res.Record.Changes = append(v.res.Record.Changes, v.change(op))
+	}
+	v.members(d)
+	if !v.success {
+		v.showAttempt(next)
+		return
+	}
+	next = v.after(next)
+	v.show(next)
+	v.learn(next)
+	v.updateEvents(active, next, other)
+}
+
+// showAttempt shows the identity of a failed change: what was known, or,
+// when nothing was, what the request named.
+func (v *derivation) showAttempt(asked Identity) {
+	if v.known {
+		v.show(v.prior)
+		return
+	}
+	v.show(asked)
+}
+
+// updateEvents names what a successful PUT or PATCH did.
+func (v *derivation) updateEvents(active *bool, next Identity, other bool) {
+	rt := lower(v.ep.ResourceType)
+	if v.ep.ResourceType == schema.ResourceUser && active != nil {
+		wasActive := v.prior.Active == nil || *v.prior.Active
+		switch {
+		case !*active && wasActive:
+			v.event("user.deactivated")
+		case *active && v.prior.Active != nil && !*v.prior.Active:
+			v.event("user.reactivated")
+		}
+	}
+	if v.ep.ResourceType == schema.ResourceGroup && v.known && v.prior.DisplayName != "" &&
+		next.DisplayName != "" && next.DisplayName != v.prior.DisplayName {
+		v.event("group.renamed")
+	}
+	if other {
+		v.event(rt + ".updated")
+	}
+}
+
+func (v *derivation) members(d memberDelta) {
+	if v.ep.ResourceType != schema.ResourceGroup {
+		return
+	}
+	rec := &v.res.Record
+	rec.MembersAdded, rec.MembersRemoved = d.added, d.removed
+	if len(d.added) > 0 {
+		v.event("group.member_added")
+	}
+	if len(d.removed) > 0 {
+		v.event("group.member_removed")
+	}
+}
+
+// change is the record's view of one operation, its value redacted.
+func (v *derivation) change(op Operation) schema.Change {
+	c := schema.Change{Op: op.Op, Attribute: op.Path}
+	if op.Op == "remove" && !op.HasValue {
+		return c
+	}
+	val := v.Redactor.Value(op.Value)
+	if v.Redactor.isSecretPath(op.Path) {
+		val = Redacted
+	}
+	if b, err := json.Marshal(val); err == nil {
+		c.New = b
+	}
+	return c
+}
+
+// identityChanges lists the tracked attributes a PUT changed.
+func identityChanges(prior, next Identity) []schema.Change {
+	var out []schema.Change
+	add := func(attr string, old, new any, differ bool) {
+		if !differ {
+			return
+		}
+		b, _ := json.Marshal(new)
+		out = append(out, schema.Change{Op: "replace", Attribute: attr, New: b})
+	}
+	add("userName", prior.UserName, next.UserName, prior.UserName != next.UserName)
+	add("emails", prior.Email, next.Email, prior.Email != next.Email)
+	add("displayName", prior.DisplayName, next.DisplayName, prior.DisplayName != next.DisplayName)
+	add("externalId", prior.ExternalID, next.ExternalID, prior.ExternalID != next.ExternalID)
+	if next.Active != nil && (prior.Active == nil || *prior.Active != *next.Active) {
+		add("active", prior.Active, *next.Active, true)
+	}
+	return out
+}
+
+func hasOtherThanActive(cs []schema.Change) bool {
+	return slices.ContainsFunc(cs, func(c schema.Change) bool { return c.Attribute != "active" })
+}
+
+// query derives a list or search request: the filter names who was looked
+// for, and every resource in the answer is learned.
+func (v *derivation) query() {
+	var f string
+	if v.method == http.MethodGet {
+		q, _ := url.ParseQuery(v.in.Exchange.RawQuery)
+		f = q.Get("filter")
+	} else if o := v.requestObject(); o != nil {
+		f = str(o, "filter")
+	}
+	sought := Identity{Type: v.ep.ResourceType}
+	if f != "" {
+		expr, err := filter.ParseFilter([]byte(f))
+		if err != nil {
+			v.note("filter does not parse: not derived")
+		} else {
+			one := func(attr string) string {
+				if vals := filterEqValues(expr, attr); len(vals) == 1 {
+					return vals[0]
+				}
+				return ""
+			}
+			sought.UserName = one("userName")
+			sought.ExternalID = one("externalId")
+			sought.DisplayName = one("displayName")
+		}
+	}
+	var found []Identity
+	if v.success && v.resp != nil {
+		list, _ := get(v.resp, "Resources")
+		items, _ := list.([]any)
+		for _, it := range items {
+			if o, ok := it.(object); ok && str(o, "id") != "" {
+				found = append(found, IdentityFromResource(v.ep.ResourceType, o))
+			}
+		}
+	}
+	for _, id := range found {
+		v.learn(id)
+	}
+	if len(found) == 1 {
+		sought = sought.overlay(found[0])
+	}
+	v.show(sought)
+}
+
+// knownNonResourcePath: SCIM endpoints that carry no user or group.
+func knownNonResourcePath(path string) bool {
+	for _, s := range []string{"ServiceProviderConfig", "ResourceTypes", "Schemas", "Bulk"} {
+		if strings.Contains(path, "/"+s) {
+			return true
+		}
+	}
+	return false
+}
+
+func lower(resourceType string) string { return strings.ToLower(resourceType) }

@@ -1,0 +1,137 @@
+package scim
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// object is a decoded JSON object. SCIM attribute names are case-insensitive
+// (RFC 7643 §2.1), so lookups go through get.
+type object = map[string]any
+
+// decodeJSON decodes b keeping numbers as json.Number, so a re-encoded body
+// shows the digits the client sent.
+func decodeJSON(b []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errTrailingData
+	}
+	return v, nil
+}
+
+type constError string
+
+func (e constError) Error() string { return string(e) }
+
+const errTrailingData = constError("trailing data after the JSON value")
+
+// get returns the member of o named name, matched exactly first, then
+// case-insensitively.
+func get(o object, name string) (any, bool) {
+	if v, ok := o[name]; ok {
+		return v, true
+	}
+	for k, v := range o {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// str returns the member named name when it is a string.
+func str(o object, name string) string {
+	v, _ := get(o, name)
+	s, _ := v.(string)
+	return s
+}
+
+// boolValue reads a SCIM boolean as IdPs send it: true/false, or the
+// strings "True"/"False" (Entra ID) in any case.
+func boolValue(v any) (bool, bool) {
+	switch b := v.(type) {
+	case bool:
+		return b, true
+	case string:
+		switch strings.ToLower(strings.TrimSpace(b)) {
+		case "true":
+			return true, true
+		case "false":
+			return false, true
+		}
+	}
+	return false, false
+}
+
+// primaryEmail picks emails[primary].value, else emails[0].value.
+func primaryEmail(emails any) string {
+	list, _ := emails.([]any)
+	first := ""
+	for _, e := range list {
+		o, ok := e.(object)
+		if !ok {
+			if s, ok := e.(string); ok && first == "" {
+				first = s
+			}
+			continue
+		}
+		v := str(o, "value")
+		if p, _ := get(o, "primary"); v != "" {
+			if b, _ := boolValue(p); b {
+				return v
+			}
+			if first == "" {
+				first = v
+			}
+		}
+	}
+	return first
+}
+
+// memberIDs lists the ids of a SCIM members value: [{"value":"id"}…], a
+// single {"value":"id"}, or bare strings.
+func memberIDs(v any) []string {
+	switch m := v.(type) {
+	case []any:
+		ids := make([]string, 0, len(m))
+		for _, e := range m {
+			ids = append(ids, memberIDs(e)...)
+		}
+		return ids
+	case object:
+		if id := str(m, "value"); id != "" {
+			return []string{id}
+		}
+	case string:
+		if m != "" {
+			return []string{m}
+		}
+	}
+	return nil
+}
+
+// stringValue renders a scalar value as a string (IdPs send externalId and
+// userName as strings, but a number is not an error).
+func stringValue(v any) string {
+	switch s := v.(type) {
+	case string:
+		return s
+	case json.Number:
+		return s.String()
+	}
+	return ""
+}
+
+// sortedKeys returns o's keys in order, so that splitting a path-less PATCH
+// value yields the same changes on every run.
+func sortedKeys(o object) []string {
+	return slices.Sorted(maps.Keys(o))
+}
