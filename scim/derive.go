@@ -329,11 +329,14 @@ func (v *derivation) patch() {
 		if attr == "members" && v.ep.ResourceType == schema.ResourceGroup {
 			continue
 		}
-		if attr == "active" && op.Op != "remove" {
+		switch {
+		case attr == "displayname" && v.ep.ResourceType == schema.ResourceGroup && op.Op != "remove":
+			// a rename: named by updateEvents
+		case attr == "active" && op.Op != "remove":
 			if b, ok := boolValue(op.Value); ok {
 				active = &b
 			}
-		} else {
+		default:
 			other = true
 		}
 		v.res.Record.Changes = append(v.res.Record.Changes, v.change(op))
@@ -375,7 +378,7 @@ func (v *derivation) updateEvents(active *bool, next Identity, other bool) {
 		next.DisplayName != "" && next.DisplayName != v.prior.DisplayName {
 		v.event("group.renamed")
 	}
-	if other {
+	if other || len(v.res.Record.Events) == 0 {
 		v.event(rt + ".updated")
 	}
 }
@@ -413,19 +416,19 @@ func (v *derivation) change(op Operation) schema.Change {
 // identityChanges lists the tracked attributes a PUT changed.
 func identityChanges(prior, next Identity) []schema.Change {
 	var out []schema.Change
-	add := func(attr string, old, new any, differ bool) {
+	add := func(attr string, new any, differ bool) {
 		if !differ {
 			return
 		}
 		b, _ := json.Marshal(new)
 		out = append(out, schema.Change{Op: "replace", Attribute: attr, New: b})
 	}
-	add("userName", prior.UserName, next.UserName, prior.UserName != next.UserName)
-	add("emails", prior.Email, next.Email, prior.Email != next.Email)
-	add("displayName", prior.DisplayName, next.DisplayName, prior.DisplayName != next.DisplayName)
-	add("externalId", prior.ExternalID, next.ExternalID, prior.ExternalID != next.ExternalID)
+	add("userName", next.UserName, prior.UserName != next.UserName)
+	add("emails", next.Email, prior.Email != next.Email)
+	add("displayName", next.DisplayName, prior.DisplayName != next.DisplayName)
+	add("externalId", next.ExternalID, prior.ExternalID != next.ExternalID)
 	if next.Active != nil && (prior.Active == nil || *prior.Active != *next.Active) {
-		add("active", prior.Active, *next.Active, true)
+		add("active", *next.Active, true)
 	}
 	return out
 }

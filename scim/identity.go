@@ -187,7 +187,7 @@ func applyOperations(prior Identity, ops []Operation) (Identity, memberDelta) {
 						d.notes = append(d.notes, "all members removed but the prior membership is unknown: members_removed not derived")
 					}
 					d.remove(next.Members...)
-					next.Members = nil
+					next.Members, next.MembersKnown = nil, true
 					continue
 				}
 				d.remove(ids...)
@@ -195,8 +195,8 @@ func applyOperations(prior Identity, ops []Operation) (Identity, memberDelta) {
 				if o.attr != nil && o.attr.ValueExpression != nil {
 					continue // replacing a sub-attribute of one member: membership unchanged
 				}
-				d.replaceMembers(Identity{Members: next.Members, MembersKnown: prior.MembersKnown}, ids)
-				next.Members = nil
+				d.replaceMembers(Identity{Members: next.Members, MembersKnown: next.MembersKnown}, ids)
+				next.Members, next.MembersKnown = nil, true
 			}
 			next.Members = applyMembers(next.Members, d)
 		}
