@@ -1,0 +1,207 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scimtrail/scimtrail/schema"
+	"github.com/scimtrail/scimtrail/scim"
+)
+
+// Sink takes records from the request path. Take must not wait on the
+// network; an error means the record was not taken.
+type Sink interface {
+	Take(ctx context.Context, rec schema.Record) error
+}
+
+// Config is the audit pipeline's part of the configuration.
+type Config struct {
+	// SkipReads leaves GET requests unrecorded. Default false: every
+	// exchange yields a record, reads included.
+	SkipReads bool
+	// DisableLookup stops the read-back of resources the identity cache
+	// does not know (a GET before a DELETE, after a PATCH/PUT answered
+	// 204). Default false: look-ups are on.
+	DisableLookup bool
+	// Redact names attributes whose values are secrets besides password.
+	Redact []string
+}
+
+// Options are the pipeline's collaborators. Zero values work.
+type Options struct {
+	// Logger receives the pipeline's own logs. Default: discard.
+	Logger *slog.Logger
+	// Registerer receives the pipeline's metrics. Default: none kept.
+	Registerer prometheus.Registerer
+	// NewID returns a record id. Default: a UUIDv7 string.
+	NewID func() string
+	// IdPs are the configured IdP names, the only idp label values besides
+	// "unknown" (so a metric's label set stays bounded).
+	IdPs []string
+}
+
+// Pipeline implements proxy.Recorder. It is safe for concurrent use.
+type Pipeline struct {
+	cfg     Config
+	deriver scim.Deriver
+	cache   scim.IdentityCache
+	sink    Sink
+	newID   func() string
+	log     *slog.Logger
+	m       *metrics
+}
+
+// New returns a pipeline writing to sink and remembering identities in
+// cache. A nil cache remembers nothing.
+func New(cfg Config, cache scim.IdentityCache, sink Sink, opts Options) *Pipeline {
+	p := &Pipeline{
+		cfg:     cfg,
+		deriver: scim.Deriver{Redactor: scim.NewRedactor(cfg.Redact...)},
+		cache:   cache,
+		sink:    sink,
+		newID:   opts.NewID,
+		log:     opts.Logger,
+		m:       newMetrics(opts.Registerer, opts.IdPs),
+	}
+	if p.newID == nil {
+		p.newID = newUUIDv7
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.cache == nil {
+		p.cache = noCache{}
+	}
+	return p
+}
+
+func newUUIDv7() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		// NewV7 fails only when the system's randomness does; a v4 id is
+		// still unique, only not time-ordered.
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// Prepare reads a resource the cache does not know before a DELETE removes
+// it, so the DELETE's record can name it.
+func (p *Pipeline) Prepare(ctx context.Context, ex *scim.Exchange, fetch scim.FetchFunc) {
+	if p.cfg.DisableLookup || fetch == nil || ex.Method != http.MethodDelete {
+		return
+	}
+	ep := scim.ParseEndpoint(ex.Path)
+	if ep.ID == "" {
+		return
+	}
+	if prior, ok := p.known(ctx, ep); ok && identified(prior) {
+		return
+	}
+	if body := p.lookup(ctx, ex.Path, fetch); body != nil {
+		res := p.deriver.Derive(scim.Input{Exchange: &scim.Exchange{Method: http.MethodGet, Path: ex.Path, StatusCode: http.StatusOK, ResponseBody: body}})
+		p.remember(ctx, ep, res)
+	}
+}
+
+// Record derives the exchange's record, updates the cache and hands the
+// record to the sink.
+func (p *Pipeline) Record(ctx context.Context, ex *scim.Exchange, fetch scim.FetchFunc) {
+	ep := scim.ParseEndpoint(ex.Path)
+	in := scim.Input{Exchange: ex}
+	if prior, ok := p.known(ctx, ep); ok {
+		in.Prior = &prior
+	}
+	success := ex.StatusCode >= 200 && ex.StatusCode < 300
+	if !p.cfg.DisableLookup && fetch != nil && success && ep.ID != "" && len(ex.ResponseBody) == 0 &&
+		(ex.Method == http.MethodPatch || ex.Method == http.MethodPut) && (in.Prior == nil || !identified(*in.Prior)) {
+		in.After = p.lookup(ctx, ex.Path, fetch)
+	}
+	res := p.deriver.Derive(in)
+	p.remember(ctx, ep, res)
+	rec := res.Record
+	p.m.observe(rec, ex.Duration)
+	if p.cfg.SkipReads && rec.Action == http.MethodGet {
+		return
+	}
+	rec.ID = p.newID()
+	if err := p.sink.Take(ctx, rec); err != nil {
+		p.m.dropped.Inc()
+		p.log.Warn("audit: record not taken", "record_id", rec.ID, "error", err)
+	}
+}
+
+// known returns what the cache knows of the addressed resource.
+func (p *Pipeline) known(ctx context.Context, ep scim.Endpoint) (scim.Identity, bool) {
+	if ep.ID == "" {
+		return scim.Identity{}, false
+	}
+	id, ok, err := p.cache.Get(ctx, ep.ResourceType, ep.ID)
+	if err != nil {
+		p.m.cacheErrors.Inc()
+		p.log.Warn("audit: identity cache read", "error", err)
+		return scim.Identity{}, false
+	}
+	return id, ok
+}
+
+// remember stores what a derivation learned. The addressed resource's
+// identity is already merged with what was known; other resources (from a
+// list answer) are merged here, so a list fetched without members does not
+// erase a known membership.
+func (p *Pipeline) remember(ctx context.Context, ep scim.Endpoint, res scim.Result) {
+	var err error
+	for _, id := range res.Learned {
+		if id.ID != ep.ID {
+			if old, ok, gerr := p.cache.Get(ctx, id.Type, id.ID); gerr == nil && ok {
+				id = old.Overlay(id)
+			}
+		}
+		err = errors.Join(err, p.cache.Put(ctx, id))
+	}
+	if res.Forget != nil {
+		err = errors.Join(err, p.cache.Delete(ctx, res.Forget.Type, res.Forget.ID))
+	}
+	if err != nil {
+		p.m.cacheErrors.Inc()
+		p.log.Warn("audit: identity cache write", "error", err)
+	}
+}
+
+// lookup reads a resource back from the upstream, with the request's own
+// credentials. It returns nil when the upstream did not answer 200.
+func (p *Pipeline) lookup(ctx context.Context, path string, fetch scim.FetchFunc) []byte {
+	status, body, err := fetch(ctx, path)
+	switch {
+	case err != nil:
+		p.m.lookups.WithLabelValues("error").Inc()
+		p.log.Warn("audit: look-up", "path", path, "error", err)
+		return nil
+	case status != http.StatusOK:
+		p.m.lookups.WithLabelValues("status_" + statusClass(status)).Inc()
+		return nil
+	}
+	p.m.lookups.WithLabelValues("found").Inc()
+	return body
+}
+
+func statusClass(code int) string { return fmt.Sprintf("%dxx", code/100) }
+
+// identified: the identity names who it is, not only its id.
+func identified(id scim.Identity) bool {
+	return id.UserName != "" || id.Email != "" || id.DisplayName != ""
+}
+
+type noCache struct{}
+
+func (noCache) Get(context.Context, string, string) (scim.Identity, bool, error) {
+	return scim.Identity{}, false, nil
+}
+func (noCache) Put(context.Context, scim.Identity) error     { return nil }
+func (noCache) Delete(context.Context, string, string) error { return nil }

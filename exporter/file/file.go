@@ -1,0 +1,132 @@
+package file
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/scimtrail/scimtrail/exporter"
+	"github.com/scimtrail/scimtrail/schema"
+)
+
+// Stdout is the path Open takes to mean standard output.
+const Stdout = "-"
+
+// maxKeptBuffer bounds the encode buffer kept between batches, so one huge
+// batch does not pin its memory for the life of the sink.
+const maxKeptBuffer = 1 << 20
+
+// ErrClosed is returned (wrapped) by Export after Close.
+var ErrClosed = errors.New("file: sink closed")
+
+// Sink writes records as JSON lines. Each Export is one Write of whole
+// lines, so concurrent Exports never interleave within a line. It is safe
+// for concurrent use. Make one with New or Open.
+//
+// Durability: a file is fsynced only by Close. Until the on-disk spool
+// arrives, a crash may lose what the OS had not yet written back.
+type Sink struct {
+	mu     sync.Mutex
+	w      io.Writer
+	f      *os.File // set when the sink owns the file and must sync and close it
+	name   string
+	buf    bytes.Buffer
+	enc    *json.Encoder // writes into buf
+	closed bool
+}
+
+// New returns a sink writing to w. The sink does not own w: Close marks
+// the sink closed but neither syncs nor closes w.
+func New(w io.Writer) *Sink {
+	return newSink(w, nil, "writer")
+}
+
+// Open returns a sink appending to the file at path, created with mode
+// 0600 when missing (an existing file keeps its mode). Path "-" means
+// standard output, which Close leaves open.
+func Open(path string) (*Sink, error) {
+	if path == Stdout {
+		return newSink(os.Stdout, nil, "stdout"), nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("file: open %s: %w", path, err)
+	}
+	return newSink(f, f, path), nil
+}
+
+func newSink(w io.Writer, f *os.File, name string) *Sink {
+	s := &Sink{w: w, f: f, name: name}
+	s.enc = json.NewEncoder(&s.buf)
+	// Records are read by people and log tools, not embedded in HTML.
+	s.enc.SetEscapeHTML(false)
+	return s
+}
+
+// Export writes recs, one line each, in one Write. A record that cannot be
+// encoded (an invalid json.RawMessage in Changes) is left out and reported
+// as a Permanent error after the others are written: retrying cannot fix
+// it. A failed Write is returned as is (retryable); part of the batch may
+// have been written, so a retry may duplicate lines.
+func (s *Sink) Export(ctx context.Context, recs []schema.Record) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("file: export to %s: %w", s.name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("file: export to %s: %w", s.name, ErrClosed)
+	}
+	defer s.resetBuffer()
+	var encErrs []error
+	for i := range recs {
+		n := s.buf.Len()
+		if err := s.enc.Encode(&recs[i]); err != nil {
+			s.buf.Truncate(n)
+			encErrs = append(encErrs, fmt.Errorf("record %s: %w", recs[i].ID, err))
+		}
+	}
+	if s.buf.Len() > 0 {
+		if _, err := s.w.Write(s.buf.Bytes()); err != nil {
+			return fmt.Errorf("file: write %s: %w", s.name, err)
+		}
+	}
+	if len(encErrs) > 0 {
+		return exporter.Permanent(fmt.Errorf("file: encode for %s: %w", s.name, errors.Join(encErrs...)))
+	}
+	return nil
+}
+
+func (s *Sink) resetBuffer() {
+	if s.buf.Cap() > maxKeptBuffer {
+		s.buf = bytes.Buffer{} // enc points at the field, not the old value
+		return
+	}
+	s.buf.Reset()
+}
+
+// Close syncs and closes a file opened by Open; for standard output and
+// for writers given to New it only marks the sink closed. Later Exports
+// fail with ErrClosed; later Closes return nil.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.f == nil {
+		return nil
+	}
+	if err := errors.Join(s.f.Sync(), s.f.Close()); err != nil {
+		return fmt.Errorf("file: close %s: %w", s.name, err)
+	}
+	return nil
+}
+
+var _ exporter.Sink = (*Sink)(nil)
