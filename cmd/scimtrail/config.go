@@ -1,0 +1,296 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/scimtrail/scimtrail/audit"
+	"github.com/scimtrail/scimtrail/proxy"
+)
+
+// Defaults of the command's own settings; the packages' settings have their
+// defaults in their Config types.
+const (
+	defaultListen          = ":8080"
+	defaultAdminListen     = "127.0.0.1:9464"
+	defaultLogFile         = "-"
+	defaultShutdownTimeout = 30 * time.Second
+	adminOff               = "off"
+)
+
+// config is everything "scimtrail proxy" reads from flags and the YAML file.
+// The zero value of every field means its documented default.
+type config struct {
+	Proxy proxy.Config
+	Audit audit.Config
+	// Listen is the proxy's address. Default ":8080".
+	Listen string
+	// AdminListen serves /healthz, /readyz and /metrics. Default
+	// "127.0.0.1:9464"; "off" disables it.
+	AdminListen string
+	// TLSCert and TLSKey, together, serve the proxy listener over TLS.
+	TLSCert, TLSKey string
+	// LogFile receives the records as JSON lines; "-" is stdout. Default "-".
+	LogFile string
+	// StateDir keeps the identity cache. Default: $STATE_DIRECTORY (set by
+	// systemd), else $XDG_STATE_HOME/scimtrail, else ~/.local/state/scimtrail.
+	StateDir string
+	// ShutdownTimeout bounds the drain on SIGTERM. Default 30s.
+	ShutdownTimeout time.Duration
+	// LogLevel and LogFormat shape the program's own logs on stderr.
+	LogLevel  string // debug, info (default), warn, error
+	LogFormat string // text (default) or json
+	// Lookup reads unknown resources back from the upstream. Default true.
+	Lookup bool
+	// ConfigFile is the YAML file the rest was read from, if any.
+	ConfigFile string
+}
+
+func (c config) listen() string      { return orString(c.Listen, defaultListen) }
+func (c config) adminListen() string { return orString(c.AdminListen, defaultAdminListen) }
+func (c config) logFile() string     { return orString(c.LogFile, defaultLogFile) }
+
+func (c config) shutdownTimeout() time.Duration {
+	if c.ShutdownTimeout > 0 {
+		return c.ShutdownTimeout
+	}
+	return defaultShutdownTimeout
+}
+
+func (c config) stateDir() string {
+	if c.StateDir != "" {
+		return c.StateDir
+	}
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+		return strings.Split(d, ":")[0]
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "scimtrail")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "scimtrail")
+	}
+	return "scimtrail-state"
+}
+
+func orString(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}
+
+// validate reports every problem, each naming its key in quotes.
+func (c config) validate() error {
+	errs := []error{c.Proxy.Validate()}
+	if _, _, err := net.SplitHostPort(c.listen()); err != nil {
+		errs = append(errs, fmt.Errorf(`"listen": %q is not host:port`, c.Listen))
+	}
+	if a := c.adminListen(); a != adminOff {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf(`"admin-listen": %q is not host:port or "off"`, c.AdminListen))
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New(`"tls-cert" and "tls-key" must be set together`))
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf(`"log-level": %q is not debug, info, warn or error`, c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "", "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf(`"log-format": %q is not text or json`, c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// listFlag is a repeatable flag; a value may also hold several items
+// separated by commas when split is set.
+type listFlag struct {
+	items *[]string
+	split bool
+}
+
+func (l listFlag) String() string {
+	if l.items == nil {
+		return ""
+	}
+	return strings.Join(*l.items, ",")
+}
+
+func (l listFlag) Set(v string) error {
+	if !l.split {
+		*l.items = append(*l.items, v)
+		return nil
+	}
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l.items = append(*l.items, s)
+		}
+	}
+	return nil
+}
+
+// proxyFlags binds every setting of c to a flag. The flag names are the
+// YAML keys of the config file.
+func proxyFlags(c *config) *flag.FlagSet {
+	fs := flag.NewFlagSet("scimtrail proxy", flag.ContinueOnError)
+	fs.StringVar(&c.ConfigFile, "config", "", "YAML `file` whose keys are these flags' names (${ENV} and ${ENV:-default} are expanded); flags win over it")
+	fs.StringVar(&c.Proxy.Upstream, "upstream", "", "the SCIM service, an http(s) `URL` (required); nothing is ever forwarded anywhere else")
+	fs.StringVar(&c.Listen, "listen", "", "proxy listen `address` (default \""+defaultListen+"\")")
+	fs.StringVar(&c.AdminListen, "admin-listen", "", "admin `address` for /healthz, /readyz, /metrics (default \""+defaultAdminListen+"\"; \"off\" disables)")
+	fs.Var(listFlag{items: &c.Proxy.IdPs}, "idp", "identify an IdP as `NAME=MATCHER`, repeatable; MATCHER: token-sha256:HEX | path-prefix:/p | user-agent:SUBSTR; first match wins, else \"unknown\"")
+	fs.StringVar(&c.LogFile, "log-file", "", "write records as JSON lines to `path`; \"-\" is stdout (default \"-\")")
+	fs.StringVar(&c.StateDir, "state-dir", "", "`directory` for the identity cache (default $STATE_DIRECTORY, else $XDG_STATE_HOME/scimtrail, else ~/.local/state/scimtrail)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve the proxy over TLS with this PEM certificate `file` (with --tls-key)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key `file` for --tls-cert")
+	fs.StringVar(&c.Proxy.UpstreamCAFile, "upstream-ca-file", "", "trust only the CAs in this PEM `file` for an https upstream (default: system roots)")
+	fs.DurationVar(&c.Proxy.UpstreamTimeout, "upstream-timeout", 0, "wait at most this `duration` for the upstream's response headers, then answer 504 (default 30s)")
+	fs.DurationVar(&c.Proxy.DialTimeout, "dial-timeout", 0, "upstream connect and TLS handshake `timeout` (default 5s)")
+	fs.IntVar(&c.Proxy.MaxIdleConns, "max-idle-conns", 0, "idle keep-alive `connections` kept to the upstream (default 256)")
+	fs.Int64Var(&c.Proxy.MaxBodyBytes, "max-body-bytes", 0, "capture at most this many `bytes` of each body; longer bodies pass untouched and the record says body_truncated (default 1048576)")
+	fs.Var(listFlag{items: &c.Proxy.TrustedProxies, split: true}, "trusted-proxies", "`CIDRs` of proxies whose X-Forwarded-For is believed, comma-separated or repeated (default none)")
+	fs.DurationVar(&c.Proxy.ReadHeaderTimeout, "read-header-timeout", 0, "client request header read `timeout` (default 10s)")
+	fs.DurationVar(&c.Proxy.IdleTimeout, "idle-timeout", 0, "client keep-alive idle `timeout` (default 2m0s)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 0, "on SIGTERM, wait at most this `duration` for in-flight requests and the record queue (default 30s)")
+	fs.BoolVar(&c.Audit.SkipReads, "skip-reads", false, "do not record GET requests (default: every request is recorded)")
+	fs.BoolVar(&c.Lookup, "lookup", true, "read a resource the identity cache does not know back from the upstream, with the request's own credentials (before a DELETE, after a PATCH/PUT answered 204)")
+	fs.Var(listFlag{items: &c.Audit.Redact, split: true}, "redact", "extra attribute `names` whose values are redacted like password, comma-separated or repeated")
+	fs.StringVar(&c.LogLevel, "log-level", "", "the program's own log `level`: debug, info, warn, error (default info)")
+	fs.StringVar(&c.LogFormat, "log-format", "", "the program's own log `format` on stderr: text or json (default text)")
+	return fs
+}
+
+// parseProxyConfig reads flags, then the YAML file for every key not given
+// as a flag, then validates.
+func parseProxyConfig(args []string, fs *flag.FlagSet, c *config) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.ConfigFile != "" {
+		if err := applyConfigFile(fs, c.ConfigFile, os.LookupEnv); err != nil {
+			return err
+		}
+	}
+	c.Audit.DisableLookup = !c.Lookup
+	return c.validate()
+}
+
+// applyConfigFile sets, from the YAML file at path, every flag that was not
+// given on the command line. Each top-level key must be a flag's name; a
+// list sets a repeatable flag once per item.
+func applyConfigFile(fs *flag.FlagSet, path string, lookupEnv func(string) (string, bool)) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil // an empty file sets nothing
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("config %s: line %d: want a mapping of flag names to values", path, root.Line)
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		key := k.Value
+		f := fs.Lookup(key)
+		switch {
+		case f == nil || key == "config":
+			return fmt.Errorf("config %s: line %d: unknown key %q", path, k.Line, key)
+		case seen[key]:
+			return fmt.Errorf("config %s: line %d: key %q given twice", path, k.Line, key)
+		}
+		seen[key] = true
+		if given[key] {
+			continue
+		}
+		values, err := scalars(v, isList(f))
+		if err != nil {
+			return fmt.Errorf("config %s: line %d: %q: %w", path, v.Line, key, err)
+		}
+		for _, s := range values {
+			s, err := expandEnv(s, lookupEnv)
+			if err != nil {
+				return fmt.Errorf("config %s: line %d: %q: %w", path, v.Line, key, err)
+			}
+			if err := fs.Set(key, s); err != nil {
+				return fmt.Errorf("config %s: line %d: %q: %w", path, v.Line, key, err)
+			}
+		}
+	}
+	return nil
+}
+
+func isList(f *flag.Flag) bool {
+	_, ok := f.Value.(listFlag)
+	return ok
+}
+
+func scalars(n *yaml.Node, list bool) ([]string, error) {
+	switch {
+	case n.Kind == yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return nil, nil
+		}
+		return []string{n.Value}, nil
+	case n.Kind == yaml.SequenceNode && list:
+		out := make([]string, 0, len(n.Content))
+		for _, e := range n.Content {
+			if e.Kind != yaml.ScalarNode {
+				return nil, errors.New("list items must be plain values")
+			}
+			out = append(out, e.Value)
+		}
+		return out, nil
+	case n.Kind == yaml.SequenceNode:
+		return nil, errors.New("takes one value, not a list")
+	}
+	return nil, errors.New("want a plain value")
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// expandEnv replaces ${NAME} and ${NAME:-default}. An unset NAME without a
+// default is an error: an empty upstream or token is a misconfiguration,
+// not a value.
+func expandEnv(s string, lookupEnv func(string) (string, bool)) (string, error) {
+	var missing []string
+	out := envRef.ReplaceAllStringFunc(s, func(ref string) string {
+		m := envRef.FindStringSubmatch(ref)
+		if v, ok := lookupEnv(m[1]); ok && (v != "" || m[2] == "") {
+			return v
+		}
+		if m[2] != "" {
+			return m[3]
+		}
+		missing = append(missing, m[1])
+		return ""
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("environment variable %s is not set", strings.Join(missing, ", "))
+	}
+	return out, nil
+}

@@ -1,0 +1,9 @@
+// Command scimtrail is the SCIM provisioning audit trail: a sidecar reverse
+// proxy in front of a SCIM 2.0 service that forwards every request unchanged
+// and writes one audit record per exchange.
+//
+// Subcommands: proxy (the sidecar), demo (an in-process SCIM service, the
+// proxy and a scripted Okta and Entra ID provisioning cycle, no external
+// services), version. Run "scimtrail proxy --help" for the flags; every flag
+// is also a key of the YAML file given with --config.
+package main
