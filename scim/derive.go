@@ -99,7 +99,7 @@ func (d Deriver) Derive(in Input) Result {
 	}
 	v.prior = Identity{Type: v.ep.ResourceType, ID: v.ep.ID}
 	if in.Prior != nil {
-		v.prior = v.prior.overlay(*in.Prior)
+		v.prior = v.prior.Overlay(*in.Prior)
 		v.known = true
 	}
 	switch {
@@ -218,7 +218,7 @@ func (v *derivation) response() (Identity, bool) {
 // after is base updated with what the answer says of the resource.
 func (v *derivation) after(base Identity) Identity {
 	if r, ok := v.response(); ok {
-		return base.overlay(r)
+		return base.Overlay(r)
 	}
 	return base
 }
@@ -478,7 +478,7 @@ func (v *derivation) query() {
 		v.learn(id)
 	}
 	if len(found) == 1 {
-		sought = sought.overlay(found[0])
+		sought = sought.Overlay(found[0])
 	}
 	v.show(sought)
 }

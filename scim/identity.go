@@ -50,8 +50,8 @@ func (id Identity) UserEmail() string {
 	return ""
 }
 
-// overlay returns id with every field that newer knows replaced.
-func (id Identity) overlay(newer Identity) Identity {
+// Overlay returns id with every field that newer knows replaced.
+func (id Identity) Overlay(newer Identity) Identity {
 	set := func(dst *string, src string) {
 		if src != "" {
 			*dst = src

@@ -1,0 +1,257 @@
+package proxy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/scimtrail/scimtrail/scim"
+)
+
+// noter is what the error handler uses to explain, in the Exchange, an
+// answer the proxy made up itself.
+type noter interface{ addNote(string) }
+
+// serveCaptured forwards r while teeing both bodies into an Exchange, and
+// calls the Recorder before and after. Nothing is held back: bytes reach
+// the upstream and the client as they arrive.
+func (p *Reverse) serveCaptured(w http.ResponseWriter, r *http.Request) {
+	ex := &scim.Exchange{
+		Start:     p.now(),
+		IdPName:   p.idps.Identify(r),
+		Method:    r.Method,
+		Path:      r.URL.Path,
+		RawQuery:  r.URL.RawQuery,
+		UserAgent: r.UserAgent(),
+		ClientIP:  p.trusted.clientIP(r),
+	}
+	fetch := p.fetchFunc(r.Header.Values("Authorization"))
+	// The record is owed even when the client has gone: the upstream may
+	// have acted on the request.
+	base := context.WithoutCancel(r.Context())
+	p.callRecorder(base, ex, fetch, p.rec.Prepare)
+
+	out := r
+	var body *teeBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &teeBody{rc: r.Body, limit: p.maxBody}
+		out = r.WithContext(r.Context()) // a handler must not modify r itself
+		out.Body = body                  // ContentLength is kept, so is the framing
+	}
+	cw := &captureWriter{rw: w, limit: p.maxBody}
+
+	completed := false
+	defer func() {
+		if completed {
+			return
+		}
+		// ReverseProxy panics with http.ErrAbortHandler when a response
+		// breaks off mid-body; the exchange is recorded before the panic
+		// goes on to the server.
+		v := recover()
+		p.finish(base, ex, r, w, body, cw, fetch, true)
+		if v != nil {
+			panic(v)
+		}
+	}()
+	p.rp.ServeHTTP(cw, out)
+	// Send what is buffered before the Recorder runs, so the client does not
+	// wait for the record. A gone client or a writer that cannot flush
+	// changes nothing here.
+	_ = http.NewResponseController(w).Flush()
+	completed = true
+	p.finish(base, ex, r, w, body, cw, fetch, false)
+}
+
+// finish completes ex from what was captured and records it.
+func (p *Reverse) finish(base context.Context, ex *scim.Exchange, r *http.Request, w http.ResponseWriter,
+	body *teeBody, cw *captureWriter, fetch scim.FetchFunc, aborted bool,
+) {
+	ex.Duration = p.now().Sub(ex.Start)
+	switch {
+	case cw.wroteHeader:
+		ex.StatusCode = cw.status
+	case aborted && r.Context().Err() != nil:
+		ex.StatusCode = StatusClientClosedRequest
+	case aborted:
+		ex.StatusCode = http.StatusBadGateway
+	default:
+		ex.StatusCode = http.StatusOK // what net/http sends for a silent handler
+	}
+
+	if body != nil {
+		data, more, eof := body.snapshot()
+		truncated := more
+		if !eof && !more && r.ContentLength != int64(len(data)) {
+			truncated = true
+			ex.Notes = append(ex.Notes, "request body was not read to its end")
+		}
+		var note string
+		ex.RequestBody, ex.RequestTruncated, note = decodeCaptured("request", r.Header, data, truncated, p.maxBody)
+		ex.Notes = appendNote(ex.Notes, note)
+	}
+
+	var note string
+	ex.ResponseBody, ex.ResponseTruncated, note = decodeCaptured("response", w.Header(), cw.body, cw.truncated || aborted, p.maxBody)
+	ex.Notes = appendNote(ex.Notes, note)
+	ex.Notes = append(ex.Notes, cw.notes...)
+	if aborted {
+		ex.Notes = append(ex.Notes, "exchange aborted: the response was cut off (upstream or client connection failed)")
+	}
+	p.callRecorder(base, ex, fetch, p.rec.Record)
+}
+
+// callRecorder runs one Recorder method under recordTimeout.
+func (p *Reverse) callRecorder(base context.Context, ex *scim.Exchange, fetch scim.FetchFunc,
+	fn func(context.Context, *scim.Exchange, scim.FetchFunc),
+) {
+	ctx, cancel := context.WithTimeout(base, recordTimeout)
+	defer cancel()
+	fn(ctx, ex, fetch)
+}
+
+func appendNote(notes []string, note string) []string {
+	if note == "" {
+		return notes
+	}
+	return append(notes, note)
+}
+
+// decodeCaptured returns the captured body as the Exchange holds it:
+// decoded when it was gzip encoded (the forwarded bytes are never touched),
+// at most limit long. A gzip stream cut by the capture limit keeps what
+// decoded and says so in the note.
+func decodeCaptured(what string, h http.Header, data []byte, truncated bool, limit int64) ([]byte, bool, string) {
+	enc := strings.ToLower(strings.TrimSpace(strings.Join(h.Values("Content-Encoding"), ",")))
+	switch {
+	case enc == "" || enc == "identity" || len(data) == 0:
+		return data, truncated, ""
+	case enc != "gzip" && enc != "x-gzip":
+		return data, truncated, what + " body has a Content-Encoding other than gzip; captured as sent"
+	}
+	plain, over, err := gunzipPrefix(data, limit)
+	truncated = truncated || over
+	switch {
+	case err == nil:
+		return plain, truncated, ""
+	case truncated && errors.Is(err, io.ErrUnexpectedEOF):
+		return plain, truncated, fmt.Sprintf("%s body: gzip stream cut at the capture limit; kept the %d bytes that decoded", what, len(plain))
+	default:
+		return plain, truncated, fmt.Sprintf("%s body: gzip did not decode (%v); kept the %d bytes that decoded", what, err, len(plain))
+	}
+}
+
+// gunzipPrefix decodes at most limit bytes of a gzip stream; over says the
+// decoded stream was longer (a small body can inflate enormously).
+func gunzipPrefix(data []byte, limit int64) (plain []byte, over bool, err error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, false, err
+	}
+	plain, err = io.ReadAll(io.LimitReader(zr, limit+1))
+	if int64(len(plain)) > limit {
+		return plain[:limit], true, nil
+	}
+	return plain, false, err
+}
+
+// teeBody passes a request body through unchanged and keeps a copy of its
+// first limit bytes. The transport may still be reading it on its own
+// goroutine when the handler ends, hence the mutex; after snapshot nothing
+// more is kept.
+type teeBody struct {
+	rc    io.ReadCloser
+	limit int64
+
+	mu   sync.Mutex
+	buf  []byte
+	more bool // bytes beyond limit went by
+	eof  bool
+	done bool
+}
+
+func (t *teeBody) Read(p []byte) (int, error) {
+	n, err := t.rc.Read(p)
+	t.mu.Lock()
+	if !t.done {
+		if n > 0 {
+			room := t.limit - int64(len(t.buf))
+			k := int64(n)
+			if k > room {
+				k = room
+				t.more = true
+			}
+			t.buf = append(t.buf, p[:k]...)
+		}
+		if err == io.EOF {
+			t.eof = true
+		}
+	}
+	t.mu.Unlock()
+	return n, err
+}
+
+func (t *teeBody) Close() error { return t.rc.Close() }
+
+// snapshot returns the captured prefix, whether more came, and whether the
+// body was read to its end. Later reads are no longer copied.
+func (t *teeBody) snapshot() (data []byte, more, eof bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done = true
+	return t.buf, t.more, t.eof
+}
+
+// captureWriter passes a response through unchanged, noting its status and
+// keeping a copy of the first limit bytes of its body. Unwrap lets
+// http.ResponseController reach the real writer, so flushes of a streamed
+// response go straight through. Only the handler's goroutine writes to it,
+// except 1xx headers, which touch no field.
+type captureWriter struct {
+	rw    http.ResponseWriter
+	limit int64
+
+	status      int
+	wroteHeader bool
+	body        []byte
+	truncated   bool
+	notes       []string
+}
+
+func (c *captureWriter) Header() http.Header { return c.rw.Header() }
+
+func (c *captureWriter) WriteHeader(code int) {
+	// 1xx responses (103 Early Hints) come before the real status.
+	if code >= 200 && !c.wroteHeader {
+		c.status, c.wroteHeader = code, true
+	}
+	c.rw.WriteHeader(code)
+}
+
+func (c *captureWriter) Write(b []byte) (int, error) {
+	if !c.wroteHeader {
+		c.status, c.wroteHeader = http.StatusOK, true
+	}
+	n, err := c.rw.Write(b)
+	if n > 0 {
+		room := c.limit - int64(len(c.body))
+		k := int64(n)
+		if k > room {
+			k = room
+			c.truncated = true
+		}
+		c.body = append(c.body, b[:k]...)
+	}
+	return n, err
+}
+
+// Unwrap returns the underlying ResponseWriter, for http.ResponseController.
+func (c *captureWriter) Unwrap() http.ResponseWriter { return c.rw }
+
+func (c *captureWriter) addNote(s string) { c.notes = append(c.notes, s) }

@@ -1,0 +1,36 @@
+// Package proxy is the HTTP side of scimtrail: the reverse (sidecar) mode
+// built on httputil.ReverseProxy, the capture of each request and its answer
+// into a scim.Exchange handed to a Recorder, the identification of the
+// identity provider (IdP) that sent a request, and the safety rules that keep
+// a sidecar from becoming an open proxy.
+//
+// # Safety rules
+//
+// The reverse proxy talks to exactly one upstream, fixed at construction:
+//
+//   - Every request goes to the configured upstream, whatever its request
+//     target says: an absolute-form target (GET http://elsewhere/x) is
+//     rewritten onto the upstream, and the transport's dialer refuses any
+//     address but the upstream's, so neither the proxy nor the capture's
+//     look-ups (scim.FetchFunc) can reach another host.
+//   - CONNECT (and every method SCIM does not use, TRACE included) is
+//     answered 405 with an Allow header and never tunnelled.
+//   - Protocol upgrades (WebSocket, h2c) are answered 501: SCIM never
+//     upgrades, and a tunnelled connection could not be captured.
+//   - Hop-by-hop headers are removed in both directions (RFC 9110, 7.6.1),
+//     including Proxy-Authorization and any header named in Connection.
+//   - X-Forwarded-For/-Host/-Proto sent by the client are discarded unless
+//     the direct peer is a configured trusted proxy.
+//   - Upstream failures are answered with a fixed SCIM error body (502, or
+//     504 on timeout); internal error text never reaches the client.
+//   - No proxy from the environment (HTTP_PROXY…) is used, and an https
+//     upstream is always verified.
+//
+// # Capture
+//
+// Capture wraps the ReverseProxy from outside: the request body and the
+// response body are teed as they stream, up to a limit, and never held back
+// or buffered whole. The Authorization header never enters an Exchange; the
+// IdP's bearer token is only ever hashed, and lives otherwise only inside the
+// scim.FetchFunc given to the Recorder.
+package proxy

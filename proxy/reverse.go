@@ -1,0 +1,326 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// StatusClientClosedRequest is the status recorded in an Exchange when the
+// client went away before the upstream answered (nginx's 499). It is never
+// meant for a client: whatever is written then goes to a closed connection.
+const StatusClientClosedRequest = 499
+
+// recordTimeout bounds each call to the Recorder, look-ups included, so a
+// stuck upstream cannot hold a request goroutine for ever.
+const recordTimeout = 10 * time.Second
+
+// allowedMethods are the methods forwarded: those SCIM uses (RFC 7644), plus
+// HEAD and OPTIONS. Anything else, CONNECT and TRACE among them, is refused.
+const allowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
+// Option adjusts a Reverse beyond its Config.
+type Option func(*options)
+
+type options struct {
+	now func() time.Time
+}
+
+// WithClock sets the clock that stamps Exchange.Start and Duration.
+// Default time.Now; nil keeps the default.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) {
+		if now != nil {
+			o.now = now
+		}
+	}
+}
+
+// Reverse is the reverse (sidecar) proxy: an http.Handler that forwards
+// every request to the one configured upstream, applying the safety rules
+// of the package, and hands each exchange to a Recorder. It is safe for
+// concurrent use. Build it with NewReverse; the zero value is not usable.
+type Reverse struct {
+	upstream  *url.URL
+	transport *http.Transport
+	rp        *httputil.ReverseProxy
+	rec       Recorder
+	idps      IdPs
+	trusted   trustedProxies
+	maxBody   int64
+	now       func() time.Time
+	logger    *slog.Logger
+}
+
+// NewReverse builds the reverse proxy for cfg, which it validates. rec
+// receives every forwarded exchange; a nil rec disables capture (requests are
+// still forwarded, with the same safety rules). A nil logger discards logs.
+// It reads cfg.UpstreamCAFile once, here. The Reverse owns an
+// *http.Transport: call Transport().CloseIdleConnections at shutdown.
+func NewReverse(cfg Config, rec Recorder, logger *slog.Logger, opts ...Option) (*Reverse, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("proxy: invalid config: %w", err)
+	}
+	// Validate has accepted these; parse errors cannot happen.
+	upstream, _ := parseUpstream(cfg.Upstream)
+	idps, _ := ParseIdPs(cfg.IdPs)
+	trusted, _ := parseTrustedProxies(cfg.TrustedProxies)
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	t, err := newTransport(cfg, upstream)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	p := &Reverse{
+		upstream:  upstream,
+		transport: t,
+		rec:       rec,
+		idps:      idps,
+		trusted:   trusted,
+		maxBody:   cfg.maxBodyBytes(),
+		now:       o.now,
+		logger:    logger,
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:      p.rewrite,
+		Transport:    t,
+		ErrorHandler: p.errorHandler,
+		// Without it the ReverseProxy logs through the global log package.
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	return p, nil
+}
+
+// Transport returns the transport to the upstream, shared by forwarding and
+// look-ups. Its dialer connects to the upstream's address only. Use it to
+// close idle connections at shutdown; do not modify it.
+func (p *Reverse) Transport() *http.Transport { return p.transport }
+
+// ServeHTTP applies the safety rules, then forwards r to the upstream and,
+// when a Recorder is set, captures the exchange. Refused requests are
+// answered with a SCIM error body, never reach the upstream and are not
+// recorded.
+func (p *Reverse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case !methodAllowed(r.Method):
+		// CONNECT would make the sidecar a tunnel to anywhere; TRACE would
+		// reflect the Authorization header into a captured response.
+		w.Header().Set("Allow", allowedMethods)
+		p.refuse(w, r, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	case len(r.Header.Values("Upgrade")) > 0:
+		// SCIM never switches protocols, and a tunnelled WebSocket or h2c
+		// connection could not be captured. Refusing keeps every byte on
+		// the audited path.
+		p.refuse(w, r, http.StatusNotImplemented, "protocol upgrades are not supported")
+		return
+	case r.URL.Opaque != "" || r.URL.User != nil:
+		// Request targets like "http:x" or "http://user:pass@host/" have no
+		// sane mapping onto the upstream.
+		p.refuse(w, r, http.StatusBadRequest, "request target not accepted")
+		return
+	}
+	if p.rec == nil {
+		p.rp.ServeHTTP(w, r)
+		return
+	}
+	p.serveCaptured(w, r)
+}
+
+func methodAllowed(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+func (p *Reverse) refuse(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	p.logger.InfoContext(r.Context(), "proxy: refused request",
+		"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "status", status)
+	writeSCIMError(w, status, detail)
+}
+
+// rewrite maps the inbound request onto the upstream. Whatever host an
+// absolute-form target named, SetURL replaces it with the upstream's, and
+// the Host header becomes the upstream's too.
+func (p *Reverse) rewrite(pr *httputil.ProxyRequest) {
+	trusted := p.trusted.peerTrusted(pr.In)
+	if trusted {
+		// SetXForwarded appends the peer to what is already on Out.
+		if v := pr.In.Header.Values("X-Forwarded-For"); len(v) > 0 {
+			pr.Out.Header["X-Forwarded-For"] = slices.Clone(v)
+		}
+	}
+	pr.SetURL(p.upstream)
+	pr.Out.URL.User = nil
+	pr.SetXForwarded()
+	if trusted {
+		// A TLS-terminating proxy in front knows the scheme and host the
+		// IdP used; the upstream builds meta.location from them.
+		for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
+			if v := pr.In.Header.Values(k); len(v) > 0 {
+				pr.Out.Header[k] = slices.Clone(v)
+			}
+		}
+	}
+}
+
+// errorHandler answers a failed round trip. The client gets a fixed SCIM
+// error; the real error goes to the log only.
+func (p *Reverse) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	// The inbound context says whether the client left (Canceled) or our
+	// deadline passed; statusForError weighs it with the transport's error.
+	status := statusForError(errors.Join(err, context.Cause(r.Context())))
+	n, _ := w.(noter)
+	if status == StatusClientClosedRequest {
+		if n != nil {
+			n.addNote("client went away before the upstream answered")
+		}
+		p.logger.DebugContext(r.Context(), "proxy: client went away before the upstream answered",
+			"method", r.Method, "path", r.URL.Path)
+		w.WriteHeader(status)
+		return
+	}
+	if n != nil {
+		if status == http.StatusGatewayTimeout {
+			n.addNote("upstream did not answer in time; the proxy answered 504")
+		} else {
+			n.addNote("upstream unreachable or failed; the proxy answered 502")
+		}
+	}
+	p.logger.WarnContext(r.Context(), "proxy: upstream request failed",
+		"method", r.Method, "path", r.URL.Path, "status", status, "error", err)
+	writeSCIMError(w, status, http.StatusText(status))
+}
+
+// statusForError is the one place that maps a forwarding error to a status:
+// StatusClientClosedRequest when the client went away, 504 when the
+// upstream (or our deadline) timed out, 502 for anything else.
+func statusForError(err error) int {
+	if errors.Is(err, context.Canceled) {
+		return StatusClientClosedRequest
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return http.StatusGatewayTimeout
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
+}
+
+// scimError is a SCIM error response body (RFC 7644, 3.12).
+type scimError struct {
+	Schemas []string `json:"schemas"`
+	Status  string   `json:"status"`
+	Detail  string   `json:"detail,omitempty"`
+}
+
+// writeSCIMError writes a SCIM error with a fixed detail; callers never pass
+// error text, which could reveal internal addresses.
+func writeSCIMError(w http.ResponseWriter, status int, detail string) {
+	body, err := json.Marshal(scimError{
+		Schemas: []string{"urn:ietf:params:scim:api:messages:2.0:Error"},
+		Status:  strconv.Itoa(status),
+		Detail:  detail,
+	})
+	if err != nil { // cannot happen for these field types
+		w.WriteHeader(status)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/scim+json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// newTransport builds the one transport to the upstream. It never consults
+// the environment's proxy settings and never skips TLS verification; its
+// dialer refuses any address but the upstream's, so neither a rewritten
+// request nor a look-up can be steered elsewhere.
+func newTransport(cfg Config, upstream *url.URL) (*http.Transport, error) {
+	want := upstreamAddr(upstream)
+	d := &net.Dialer{Timeout: cfg.dialTimeout(), KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if !strings.EqualFold(addr, want) {
+				return nil, fmt.Errorf("refusing to dial %s: only the upstream %s is reachable", addr, want)
+			}
+			return d.DialContext(ctx, network, addr)
+		},
+		TLSHandshakeTimeout:   cfg.dialTimeout(),
+		ResponseHeaderTimeout: cfg.upstreamTimeout(),
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          cfg.maxIdleConns(),
+		MaxIdleConnsPerHost:   cfg.maxIdleConns(),
+		IdleConnTimeout:       90 * time.Second,
+		// Transparent decompression would drop Content-Length and
+		// Content-Encoding from what the client receives.
+		DisableCompression: true,
+	}
+	if upstream.Scheme == "https" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if cfg.UpstreamCAFile != "" {
+			pool, err := loadCAPool(cfg.UpstreamCAFile)
+			if err != nil {
+				return nil, err
+			}
+			tc.RootCAs = pool
+		}
+		t.TLSClientConfig = tc
+		t.ForceAttemptHTTP2 = true
+	}
+	return t, nil
+}
+
+// upstreamAddr is the host:port the transport dials for u, as
+// http.Transport spells it.
+func upstreamAddr(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// loadCAPool reads a PEM bundle into a pool of its own, so that only these
+// CAs are trusted.
+func loadCAPool(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf(`"upstream-ca-file": %w`, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf(`"upstream-ca-file": %q: no PEM certificates found`, path)
+	}
+	return pool, nil
+}
