@@ -231,13 +231,13 @@ func applyConfigFile(fs *flag.FlagSet, path string, lookupEnv func(string) (stri
 		if err != nil {
 			return fmt.Errorf("config %s: line %d: %q: %w", path, v.Line, key, err)
 		}
-		for _, s := range values {
-			s, err := expandEnv(s, lookupEnv)
+		for _, raw := range values {
+			s, err := expandEnv(raw, lookupEnv)
 			if err != nil {
 				return fmt.Errorf("config %s: line %d: %q: %w", path, v.Line, key, err)
 			}
 			if err := fs.Set(key, s); err != nil {
-				return fmt.Errorf("config %s: line %d: %q: %w", path, v.Line, key, err)
+				return fmt.Errorf("config %s: line %d: %q: invalid value %q: %w", path, v.Line, key, raw, err)
 			}
 		}
 	}

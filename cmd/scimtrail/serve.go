@@ -52,8 +52,7 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		logger.Error("scimtrail: start", "error", err)
 		return 1
 	}
-	logger.Info("scimtrail: proxying", "listen", st.proxyAddr, "upstream", c.Proxy.Upstream,
-		"admin", st.adminAddr, "records", c.logFile(), "state_dir", c.stateDir(), "version", buildVersion())
+	logger.Info("scimtrail: proxying", "listen", st.proxyAddr, "admin", st.adminAddr, "upstream", c.Proxy.Upstream, "records", c.logFile(), "state_dir", c.stateDir(), "version", buildVersion())
 	<-ctx.Done()
 	logger.Info("scimtrail: shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout())

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/scimtrail/scimtrail/audit"
+	"github.com/scimtrail/scimtrail/proxy"
+)
+
+func parseArgs(t *testing.T, args ...string) (config, error) {
+	t.Helper()
+	var c config
+	fs := proxyFlags(&c)
+	fs.SetOutput(io.Discard)
+	err := parseProxyConfig(args, fs, &c)
+	return c, err
+}
+
+func TestConfig_ValidFileFillsEveryKey(t *testing.T) {
+	t.Setenv("OKTA_TOKEN_SHA256", strings.Repeat("ab", 32))
+	t.Setenv("RECORDS_DIR", "")
+	c, err := parseArgs(t, "--config", "testdata/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{
+		Proxy: proxy.Config{
+			Upstream:          "https://scim.internal:8443/scim/v2",
+			UpstreamCAFile:    "/etc/scimtrail/upstream-ca.pem",
+			UpstreamTimeout:   45 * time.Second,
+			DialTimeout:       2 * time.Second,
+			MaxIdleConns:      64,
+			MaxBodyBytes:      2 << 20,
+			IdPs:              []string{"okta=token-sha256:" + strings.Repeat("ab", 32), "entra=path-prefix:/scim/entra"},
+			TrustedProxies:    []string{"10.0.0.0/8", "192.168.1.1"},
+			ReadHeaderTimeout: 5 * time.Second,
+			IdleTimeout:       60 * time.Second,
+		},
+		Audit:           audit.Config{SkipReads: true, DisableLookup: true, Redact: []string{"pin", "secretAnswer"}},
+		Listen:          ":8443",
+		AdminListen:     "0.0.0.0:9464",
+		TLSCert:         "/etc/scimtrail/tls.crt",
+		TLSKey:          "/etc/scimtrail/tls.key",
+		LogFile:         "/var/log/scimtrail/records.jsonl", // ${RECORDS_DIR:-…} with RECORDS_DIR empty
+		StateDir:        "/var/lib/scimtrail",
+		ShutdownTimeout: 20 * time.Second,
+		LogLevel:        "debug",
+		LogFormat:       "json",
+		Lookup:          false,
+		ConfigFile:      "testdata/valid.yaml",
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got  %+v\nwant %+v", c, want)
+	}
+}
+
+func TestConfig_FlagsWinOverTheFile(t *testing.T) {
+	t.Setenv("OKTA_TOKEN_SHA256", strings.Repeat("ab", 32))
+	c, err := parseArgs(t, "--config", "testdata/valid.yaml", "--listen", "127.0.0.1:9999",
+		"--idp", "jc=user-agent:JumpCloud", "--lookup=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:9999" || !reflect.DeepEqual(c.Proxy.IdPs, []string{"jc=user-agent:JumpCloud"}) ||
+		c.Audit.DisableLookup || c.Proxy.Upstream != "https://scim.internal:8443/scim/v2" {
+		t.Errorf("flags did not win, or the file was not read: %+v", c)
+	}
+}
+
+func TestConfig_Defaults(t *testing.T) {
+	t.Setenv("STATE_DIRECTORY", "/var/lib/scimtrail-systemd")
+	c, err := parseArgs(t, "--upstream", "http://127.0.0.1:9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.listen() != ":8080" || c.adminListen() != "127.0.0.1:9464" || c.logFile() != "-" ||
+		c.stateDir() != "/var/lib/scimtrail-systemd" || c.shutdownTimeout() != 30*time.Second || c.Audit.DisableLookup {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+// TestConfig_ProxyYAMLKeysAreFlags keeps proxy.Config's YAML tags and the
+// command's flags one set of names.
+func TestConfig_ProxyYAMLKeysAreFlags(t *testing.T) {
+	var c config
+	fs := proxyFlags(&c)
+	rt := reflect.TypeFor[proxy.Config]()
+	for i := range rt.NumField() {
+		if key := rt.Field(i).Tag.Get("yaml"); fs.Lookup(key) == nil {
+			t.Errorf("proxy.Config key %q has no flag", key)
+		}
+	}
+}
+
+func TestConfig_Invalid(t *testing.T) {
+	raw, err := os.ReadFile("testdata/invalid_configs.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		Name  string `yaml:"name"`
+		YAML  string `yaml:"yaml"`
+		Error string `yaml:"error"`
+	}
+	if err := yaml.Unmarshal(raw, &cases); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "scimtrail.yaml")
+			if err := os.WriteFile(path, []byte(tc.YAML), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := parseArgs(t, "--config", path)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			got := strings.ReplaceAll(oneLine(err), path, "FILE")
+			want := tc.Error
+			if want == "PROXY" { // the proxy package's own message, tested there
+				want = `"idp": "okta=token-sha256:abc": want 64 lower-case hex digits`
+			}
+			if got != want {
+				t.Errorf("error\n got %q\nwant %q", got, want)
+			}
+		})
+	}
+}
