@@ -1,0 +1,152 @@
+package audit_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/scimtrail/scimtrail/audit"
+	"github.com/scimtrail/scimtrail/identity"
+	"github.com/scimtrail/scimtrail/schema"
+	"github.com/scimtrail/scimtrail/scim"
+)
+
+// memSink keeps what it takes; refuse makes it refuse everything.
+type memSink struct {
+	mu     sync.Mutex
+	recs   []schema.Record
+	refuse bool
+}
+
+func (s *memSink) Take(_ context.Context, r schema.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refuse {
+		return errors.New("full")
+	}
+	s.recs = append(s.recs, r)
+	return nil
+}
+
+func openCache(t *testing.T) *identity.Store {
+	t.Helper()
+	c, err := identity.Open(filepath.Join(t.TempDir(), "identity.db"), identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// fetcher answers look-ups from a map and counts them.
+type fetcher struct {
+	bodies map[string]string
+	calls  []string
+}
+
+func (f *fetcher) fetch(_ context.Context, path string) (int, []byte, error) {
+	f.calls = append(f.calls, path)
+	if b, ok := f.bodies[path]; ok {
+		return http.StatusOK, []byte(b), nil
+	}
+	return http.StatusNotFound, nil, nil
+}
+
+func exchange(method, path string, status int, req, resp string) *scim.Exchange {
+	return &scim.Exchange{Start: time.Now(), Duration: 2 * time.Millisecond, IdPName: "okta", Method: method, Path: path,
+		StatusCode: status, RequestBody: []byte(req), ResponseBody: []byte(resp)}
+}
+
+const group = `{"id":"g1","displayName":"Eng","members":[{"value":"u1"},{"value":"u2"}]}`
+
+// A list answer fetched without members must not erase what is known of a
+// group's membership.
+func TestPipeline_ListWithoutMembersKeepsKnownMembership(t *testing.T) {
+	cache, sink := openCache(t), &memSink{}
+	p := audit.New(audit.Config{}, cache, sink, audit.Options{})
+	ctx := context.Background()
+	p.Record(ctx, exchange("GET", "/scim/v2/Groups/g1", 200, "", group), nil)
+	p.Record(ctx, exchange("GET", "/scim/v2/Groups", 200, "",
+		`{"Resources":[{"id":"g1","displayName":"Eng renamed"}]}`), nil)
+	p.Record(ctx, exchange("PATCH", "/scim/v2/Groups/g1", 204,
+		`{"Operations":[{"op":"replace","path":"members","value":[{"value":"u2"},{"value":"u3"}]}]}`, ""), nil)
+	last := sink.recs[len(sink.recs)-1]
+	if last.GroupName != "Eng renamed" || strings.Join(last.MembersAdded, ",") != "u3" || strings.Join(last.MembersRemoved, ",") != "u1" {
+		t.Errorf("record %+v: want name from the list, +u3 -u1 from the known membership", last)
+	}
+}
+
+func TestPipeline_LooksUpOnlyWhatItDoesNotKnow(t *testing.T) {
+	cache, sink := openCache(t), &memSink{}
+	f := &fetcher{bodies: map[string]string{"/Users/u9": `{"id":"u9","userName":"nine@example.com","externalId":"x9"}`}}
+	p := audit.New(audit.Config{}, cache, sink, audit.Options{})
+	ctx := context.Background()
+	del := exchange("DELETE", "/Users/u9", 204, "", "")
+	p.Prepare(ctx, del, f.fetch)
+	p.Prepare(ctx, del, f.fetch) // now known: no second look-up
+	p.Record(ctx, del, f.fetch)
+	if len(f.calls) != 1 {
+		t.Errorf("look-ups %q, want one", f.calls)
+	}
+	if r := sink.recs[0]; r.UserEmail != "nine@example.com" || r.IdPResourceID != "x9" {
+		t.Errorf("record %+v: want the looked-up identity", r)
+	}
+	// The DELETE forgot u9: a PATCH answered 204 looks it up again.
+	p.Record(ctx, exchange("PATCH", "/Users/u9", 204, `{"Operations":[{"op":"replace","path":"active","value":false}]}`, ""), f.fetch)
+	if len(f.calls) != 2 {
+		t.Errorf("look-ups %q, want a second after the delete", f.calls)
+	}
+	// A PATCH answered with a body needs none.
+	p.Record(ctx, exchange("PATCH", "/Users/u9", 200, `{"Operations":[]}`, `{"id":"u9","userName":"nine@example.com"}`), f.fetch)
+	if len(f.calls) != 2 {
+		t.Errorf("look-ups %q after a PATCH with a body, want none more", f.calls)
+	}
+}
+
+func TestPipeline_SkipReadsAndMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	sink := &memSink{}
+	p := audit.New(audit.Config{SkipReads: true}, nil, sink, audit.Options{Registerer: reg, IdPs: []string{"okta"},
+		NewID: func() string { return "fixed" }})
+	ctx := context.Background()
+	p.Record(ctx, exchange("GET", "/Users/u1", 200, "", `{"id":"u1"}`), nil)
+	p.Record(ctx, exchange("POST", "/Users", 409, `{"userName":"a@b.c"}`, `{"detail":"exists","scimType":"uniqueness"}`), nil)
+	weird := exchange("BREW", "/Users", 405, "", "")
+	weird.IdPName = "unconfigured"
+	p.Record(ctx, weird, nil)
+	if len(sink.recs) != 2 || sink.recs[0].Action != "POST" || sink.recs[0].ID != "fixed" {
+		t.Fatalf("records %+v: want the POST and the BREW, not the GET", sink.recs)
+	}
+	requests, err := testutil.GatherAndCount(reg, "scimtrail_requests_total")
+	if err != nil || requests != 3 {
+		t.Errorf("request series %d (%v), want 3 (reads are counted even when not recorded)", requests, err)
+	}
+	const want = `
+# HELP scimtrail_requests_total SCIM requests proxied, by IdP, action, resource type and outcome.
+# TYPE scimtrail_requests_total counter
+scimtrail_requests_total{action="GET",idp="okta",outcome="SUCCESS",resource_type="USER"} 1
+scimtrail_requests_total{action="OTHER",idp="unknown",outcome="ERROR",resource_type="USER"} 1
+scimtrail_requests_total{action="POST",idp="okta",outcome="ERROR",resource_type="USER"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "scimtrail_requests_total"); err != nil {
+		t.Error(err)
+	}
+	sink.refuse = true
+	p.Record(ctx, exchange("DELETE", "/Users/u1", 204, "", ""), nil)
+	const notTaken = `
+# HELP scimtrail_records_not_taken_total Records the sink refused on the request path.
+# TYPE scimtrail_records_not_taken_total counter
+scimtrail_records_not_taken_total 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(notTaken), "scimtrail_records_not_taken_total"); err != nil {
+		t.Error(err)
+	}
+}
