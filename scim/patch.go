@@ -88,7 +88,7 @@ func ParseOperations(body object) ([]Operation, []string) {
 
 func newOperation(op, path string, value any, hasValue bool) Operation {
 	o := Operation{Op: op, Path: path, Value: value, HasValue: hasValue}
-	if p, err := filter.ParsePath([]byte(path)); err == nil {
+	if p, err := parsePath(path); err == nil {
 		o.attr = &p
 	}
 	return o

@@ -1,10 +1,6 @@
 package scim
 
-import (
-	"strings"
-
-	filter "github.com/scim2/filter-parser/v2"
-)
+import "strings"
 
 // Redacted replaces every secret value in a record.
 const Redacted = "[REDACTED]"
@@ -54,7 +50,7 @@ func (r Redactor) isSecretPath(path string) bool {
 	if r.IsSecret(path) {
 		return true
 	}
-	p, err := filter.ParsePath([]byte(path))
+	p, err := parsePath(path)
 	if err != nil {
 		return false
 	}
