@@ -151,16 +151,23 @@ func printTable(w io.Writer, recs []schema.Record) {
 			what = fmt.Sprintf("%d %s", r.StatusCode, r.ErrorDetail)
 		}
 		if n := len(r.MembersAdded); n > 0 {
-			what += fmt.Sprintf(" +%d member", n)
+			what += fmt.Sprintf(" +%d %s", n, plural(n, "member"))
 		}
 		if n := len(r.MembersRemoved); n > 0 {
-			what += fmt.Sprintf(" -%d member", n)
+			what += fmt.Sprintf(" -%d %s", n, plural(n, "member"))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.Timestamp.Format("15:04:05.000"), r.IdPName, r.Action, dash(r.ResourceType), dash(who),
 			dash(r.ResourceID), dash(r.IdPResourceID), r.Outcome, dash(strings.TrimSpace(what)))
 	}
 	tw.Flush()
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }
 
 func dash(s string) string {
