@@ -108,45 +108,22 @@ func (c Config) Validate() error {
 }
 
 func (c Config) upstreamTimeout() time.Duration {
-	if c.UpstreamTimeout > 0 {
-		return c.UpstreamTimeout
-	}
-	return DefaultUpstreamTimeout
+	return positiveOr(c.UpstreamTimeout, DefaultUpstreamTimeout)
 }
-
-func (c Config) dialTimeout() time.Duration {
-	if c.DialTimeout > 0 {
-		return c.DialTimeout
-	}
-	return DefaultDialTimeout
-}
-
-func (c Config) maxIdleConns() int {
-	if c.MaxIdleConns > 0 {
-		return c.MaxIdleConns
-	}
-	return DefaultMaxIdleConns
-}
-
-func (c Config) maxBodyBytes() int64 {
-	if c.MaxBodyBytes > 0 {
-		return c.MaxBodyBytes
-	}
-	return DefaultMaxBodyBytes
-}
-
+func (c Config) dialTimeout() time.Duration { return positiveOr(c.DialTimeout, DefaultDialTimeout) }
+func (c Config) maxIdleConns() int          { return positiveOr(c.MaxIdleConns, DefaultMaxIdleConns) }
+func (c Config) maxBodyBytes() int64        { return positiveOr(c.MaxBodyBytes, DefaultMaxBodyBytes) }
 func (c Config) readHeaderTimeout() time.Duration {
-	if c.ReadHeaderTimeout > 0 {
-		return c.ReadHeaderTimeout
-	}
-	return DefaultReadHeaderTimeout
+	return positiveOr(c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 }
+func (c Config) idleTimeout() time.Duration { return positiveOr(c.IdleTimeout, DefaultIdleTimeout) }
 
-func (c Config) idleTimeout() time.Duration {
-	if c.IdleTimeout > 0 {
-		return c.IdleTimeout
+// positiveOr is the one place a zero (unset) setting becomes its default.
+func positiveOr[T int | int64 | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
 	}
-	return DefaultIdleTimeout
+	return def
 }
 
 // parseUpstream checks the upstream URL. Its messages never echo a URL that
