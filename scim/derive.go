@@ -51,7 +51,7 @@ type derivation struct {
 	ep      Endpoint
 	method  string
 	success bool
-	req     any    // decoded request body, nil when absent or not JSON
+	req     any    // decoded request body, secrets redacted; nil when absent or not JSON
 	resp    object // decoded response object, nil when absent or not JSON
 	prior   Identity
 	known   bool // prior came from the cache or a look-up
@@ -161,8 +161,9 @@ func (v *derivation) decodeBodies() {
 		case err != nil:
 			v.note("request body is not valid JSON: not recorded")
 		default:
-			v.req = req
-			b, err := json.Marshal(v.Redactor.Body(req))
+			// Secrets leave here: nothing derived below sees them.
+			v.req = v.Redactor.Value(req)
+			b, err := json.Marshal(v.req)
 			if err == nil {
 				v.res.Record.RequestBody = string(b)
 			}
@@ -397,17 +398,13 @@ func (v *derivation) members(d memberDelta) {
 	}
 }
 
-// change is the record's view of one operation, its value redacted.
+// change is the record's view of one operation (from the redacted body).
 func (v *derivation) change(op Operation) schema.Change {
 	c := schema.Change{Op: op.Op, Attribute: op.Path}
 	if op.Op == "remove" && !op.HasValue {
 		return c
 	}
-	val := v.Redactor.Value(op.Value)
-	if v.Redactor.isSecretPath(op.Path) {
-		val = Redacted
-	}
-	if b, err := json.Marshal(val); err == nil {
+	if b, err := json.Marshal(op.Value); err == nil {
 		c.New = b
 	}
 	return c

@@ -44,30 +44,39 @@ func (r Redactor) IsSecret(name string) bool {
 	return false
 }
 
-// isSecretPath is IsSecret for a PATCH path, which may carry a value filter
-// (`password`, `urn:…:User:password`, `x[type eq "a"].password`).
+// isSecretPath reports whether a PATCH path names a secret anywhere in it:
+// `password`, `password.value`, `urn:…:User:password`, `x[type eq "a"].password`.
+// It looks at every name-like token rather than parsing, so that a path
+// the parser refuses ("password ", "password]") is still caught; a filter
+// literal that happens to be a secret's name only costs a redacted value.
 func (r Redactor) isSecretPath(path string) bool {
-	if r.IsSecret(path) {
-		return true
+	for _, tok := range strings.FieldsFunc(path, func(c rune) bool {
+		return !(c == '-' || c == '_' || c == '$' || (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'z'))
+	}) {
+		if r.IsSecret(tok) {
+			return true
+		}
 	}
-	p, err := parsePath(path)
-	if err != nil {
-		return false
-	}
-	if p.SubAttribute != nil {
-		return r.IsSecret(*p.SubAttribute)
-	}
-	return r.IsSecret(p.AttributePath.String())
+	return false
 }
 
-// Value returns v with every secret replaced. It copies what it changes and
-// never modifies v.
+// Value returns v with every secret replaced: members named as secrets,
+// and in any object with a "path" member naming a secret (a PATCH
+// operation, at any depth: inside a Bulk request too) every "value"
+// member. Keys are matched in any case, all of them, so a body with both
+// "path" and "Path" cannot slip one past. Value copies; v is not modified.
 func (r Redactor) Value(v any) any {
 	switch t := v.(type) {
 	case object:
+		secretOp := false
+		for k, e := range t {
+			if p, ok := e.(string); ok && strings.EqualFold(k, "path") && r.isSecretPath(p) {
+				secretOp = true
+			}
+		}
 		out := make(object, len(t))
 		for k, e := range t {
-			if r.IsSecret(k) {
+			if r.IsSecret(k) || (secretOp && strings.EqualFold(k, "value")) {
 				out[k] = Redacted
 			} else {
 				out[k] = r.Value(e)
@@ -82,30 +91,4 @@ func (r Redactor) Value(v any) any {
 		return out
 	}
 	return v
-}
-
-// Body returns a decoded request body with secrets replaced, including the
-// values of PATCH operations whose path names a secret.
-func (r Redactor) Body(v any) any {
-	out := r.Value(v)
-	o, ok := out.(object)
-	if !ok {
-		return out
-	}
-	ops, _ := get(o, "Operations")
-	list, _ := ops.([]any)
-	for _, e := range list {
-		op, ok := e.(object)
-		if !ok {
-			continue
-		}
-		if p := str(op, "path"); p != "" && r.isSecretPath(p) {
-			for k := range op {
-				if strings.EqualFold(k, "value") {
-					op[k] = Redacted
-				}
-			}
-		}
-	}
-	return out
 }
