@@ -26,12 +26,16 @@ func (p *Reverse) serveCaptured(w http.ResponseWriter, r *http.Request) {
 		Start:     p.now(),
 		IdPName:   p.idps.Identify(r),
 		Method:    r.Method,
-		Path:      r.URL.Path,
+		Path:      r.URL.EscapedPath(), // as sent: decoded once, by whoever reads it
 		RawQuery:  r.URL.RawQuery,
 		UserAgent: r.UserAgent(),
 		ClientIP:  p.trusted.clientIP(r),
 	}
-	fetch := p.fetchFunc(r.Header.Values("Authorization"))
+	if !canonicalPath(ex.Path) {
+		ex.Notes = append(ex.Notes, "request path has dot segments or encoded separators: the IdP was matched on its cleaned form")
+	}
+	authorization := r.Header.Values("Authorization")
+	fetch := p.fetchFunc(authorization)
 	// The record is owed even when the client has gone: the upstream may
 	// have acted on the request.
 	base := context.WithoutCancel(r.Context())
@@ -101,6 +105,8 @@ func (p *Reverse) finish(base context.Context, ex *scim.Exchange, r *http.Reques
 	ex.ResponseBody, ex.ResponseTruncated, note = decodeCaptured("response", w.Header(), cw.body, cw.truncated || aborted, p.maxBody)
 	ex.Notes = appendNote(ex.Notes, note)
 	ex.Notes = append(ex.Notes, cw.notes...)
+	ex.RequestBody = scrubCredentials(ex.RequestBody, r.Header.Values("Authorization"))
+	ex.ResponseBody = scrubCredentials(ex.ResponseBody, r.Header.Values("Authorization"))
 	if aborted {
 		ex.Notes = append(ex.Notes, "exchange aborted: the response was cut off (upstream or client connection failed)")
 	}
@@ -114,6 +120,32 @@ func (p *Reverse) callRecorder(base context.Context, ex *scim.Exchange, fetch sc
 	ctx, cancel := context.WithTimeout(base, recordTimeout)
 	defer cancel()
 	fn(ctx, ex, fetch)
+}
+
+// canonicalPath: no dot segments, no encoded slash, backslash or dot, so
+// every reader of the path sees the same resource.
+func canonicalPath(escaped string) bool {
+	if cleanPath(escaped) != escaped {
+		return false
+	}
+	lower := strings.ToLower(escaped)
+	return !strings.Contains(lower, "%2f") && !strings.Contains(lower, "%2e") && !strings.Contains(lower, "%5c")
+}
+
+// scrubCredentials replaces the request's own credentials where a body
+// echoes them (an upstream error message quoting the token): the captured
+// copy only, never the forwarded bytes.
+func scrubCredentials(body []byte, authorization []string) []byte {
+	for _, a := range authorization {
+		_, cred, ok := strings.Cut(a, " ")
+		if cred = strings.TrimSpace(cred); !ok || len(cred) < 8 {
+			continue
+		}
+		if bytes.Contains(body, []byte(cred)) {
+			body = bytes.ReplaceAll(body, []byte(cred), []byte(scim.Redacted))
+		}
+	}
+	return body
 }
 
 func appendNote(notes []string, note string) []string {

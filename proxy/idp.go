@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"strings"
 )
 
@@ -119,7 +120,7 @@ func (m IdPs) Identify(r *http.Request) string {
 				return m[i].Name
 			}
 		case MatchPathPrefix:
-			if pathUnder(r.URL.Path, m[i].value) {
+			if pathUnder(cleanPath(r.URL.Path), m[i].value) {
 				return m[i].Name
 			}
 		case MatchUserAgent:
@@ -159,6 +160,19 @@ func bearerDigest(r *http.Request) []byte {
 	}
 	sum := sha256.Sum256([]byte(token))
 	return sum[:]
+}
+
+// cleanPath resolves dot segments, so that /scim/entra/../okta/Users is
+// matched as the /scim/okta/Users an upstream that normalises paths serves.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
 }
 
 // pathUnder reports whether path is prefix or lies below it, by segments.

@@ -171,6 +171,10 @@ func (p *Reverse) rewrite(pr *httputil.ProxyRequest) {
 			pr.Out.Header["X-Forwarded-For"] = slices.Clone(v)
 		}
 	}
+	// ReverseProxy drops query pairs it cannot parse (a ";" in a filter,
+	// a bad escape) before Rewrite runs; the upstream gets the query the
+	// IdP sent, as the record shows it.
+	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 	pr.SetURL(p.upstream)
 	pr.Out.URL.User = nil
 	pr.SetXForwarded()

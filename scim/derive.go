@@ -75,7 +75,7 @@ func (d Deriver) Derive(in Input) Result {
 		StatusCode:    ex.StatusCode,
 		DurationMS:    float64(ex.Duration.Microseconds()) / 1000,
 		Path:          ex.Path,
-		Query:         ex.RawQuery,
+		Query:         d.Redactor.Query(ex.RawQuery),
 		UserAgent:     ex.UserAgent,
 		ClientIP:      ex.ClientIP,
 		BodyTruncated: ex.RequestTruncated || ex.ResponseTruncated,
@@ -439,7 +439,7 @@ func hasOtherThanActive(cs []schema.Change) bool {
 func (v *derivation) query() {
 	var f string
 	if v.method == http.MethodGet {
-		q, _ := url.ParseQuery(v.in.Exchange.RawQuery)
+		q, _ := url.ParseQuery(v.res.Record.Query)
 		f = q.Get("filter")
 	} else if o := v.requestObject(); o != nil {
 		f = str(o, "filter")

@@ -37,3 +37,17 @@ func TestRecord_RedactsPasswordAnyCase(t *testing.T) {
 		}
 	}
 }
+
+func TestRecord_RedactsSecretQueryParameters(t *testing.T) {
+	r := scim.NewRedactor()
+	for raw, want := range map[string]string{
+		"access_token=abc123&count=1":    "access_token=%5BREDACTED%5D&count=1",
+		"filter=userName%20eq%20%22a%22": "filter=userName%20eq%20%22a%22",
+		"Password=x&access%5Ftoken=y&z":  "Password=%5BREDACTED%5D&access%5Ftoken=%5BREDACTED%5D&z",
+		"":                               "",
+	} {
+		if got := r.Query(raw); got != want {
+			t.Errorf("Query(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}

@@ -50,7 +50,7 @@ func FuzzDerive(f *testing.F) {
 			if err := validator.Validate(b); err != nil {
 				t.Fatalf("schema: %v\n%s", err, b)
 			}
-			assertNoSecrets(t, req, b)
+			assertNoSecrets(t, ex, b)
 		}
 	})
 }

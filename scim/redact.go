@@ -1,6 +1,9 @@
 package scim
 
-import "strings"
+import (
+	"net/url"
+	"strings"
+)
 
 // Redacted replaces every secret value in a record.
 const Redacted = "[REDACTED]"
@@ -91,4 +94,33 @@ func (r Redactor) Value(v any) any {
 		return out
 	}
 	return v
+}
+
+// Query returns a raw URL query with the values of secret parameters
+// replaced: access_token (RFC 6750 §2.3 lets a client send its bearer
+// token there) and the redacted names. Everything else stays as sent.
+func (r Redactor) Query(raw string) string {
+	if raw == "" || !strings.Contains(raw, "=") {
+		return raw
+	}
+	parts := strings.Split(raw, "&")
+	changed := false
+	for i, part := range parts {
+		k, _, ok := strings.Cut(part, "=")
+		if !ok {
+			continue
+		}
+		name, err := url.QueryUnescape(k)
+		if err != nil {
+			name = k
+		}
+		if strings.EqualFold(name, "access_token") || r.IsSecret(name) {
+			parts[i] = k + "=" + url.QueryEscape(Redacted)
+			changed = true
+		}
+	}
+	if !changed {
+		return raw
+	}
+	return strings.Join(parts, "&")
 }

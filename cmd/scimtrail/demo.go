@@ -110,9 +110,7 @@ func demo(ctx context.Context, patchNoContent bool) ([]schema.Record, error) {
 		map[string]string{"okta": base + "/scim/v2", "entra": base + "/scim/entra"},
 		map[string]string{"okta": demoOktaToken, "entra": demoEntraToken}, steps)
 	client.CloseIdleConnections()
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := errors.Join(runErr, st.shutdown(sctx)); err != nil {
+	if err := errors.Join(runErr, st.shutdown(10*time.Second)); err != nil {
 		return nil, err
 	}
 	return sink.records(), nil

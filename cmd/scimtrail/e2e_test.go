@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scimtrail/scimtrail/internal/scimtest"
+	"github.com/scimtrail/scimtrail/proxy"
 	"github.com/scimtrail/scimtrail/schema"
 )
 
@@ -70,11 +71,9 @@ func startE2E(t *testing.T, o e2eOptions) *e2e {
 	t.Cleanup(func() { srv.Close() })
 
 	e.logFile = filepath.Join(t.TempDir(), "records.jsonl")
-	sum := sha256.Sum256([]byte(oktaToken))
-	c := config{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", LogFile: e.logFile, StateDir: e.stateDir, Lookup: !o.noLookup}
 	e.upstream = "http://" + ln.Addr().String()
-	c.Proxy.Upstream = e.upstream
-	c.Proxy.IdPs = []string{"okta=token-sha256:" + hex.EncodeToString(sum[:]), "entra=path-prefix:/scim/entra"}
+	c := config{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", LogFile: e.logFile, StateDir: e.stateDir,
+		Lookup: !o.noLookup, Proxy: proxyConfigFor(e.upstream)}
 	c.Audit.DisableLookup = o.noLookup
 	if err := c.validate(); err != nil {
 		t.Fatal(err)
@@ -87,6 +86,26 @@ func startE2E(t *testing.T, o e2eOptions) *e2e {
 	e.base = "http://" + e.st.proxyAddr
 	t.Cleanup(func() { e.stop() })
 	return e
+}
+
+// newUpstream serves an in-memory SCIM service on 127.0.0.1.
+func newUpstream(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: scimtest.NewBackend(scimtest.Options{}), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// proxyConfigFor is the test IdPs' proxy configuration for upstream.
+func proxyConfigFor(upstream string) proxy.Config {
+	sum := sha256.Sum256([]byte(oktaToken))
+	return proxy.Config{Upstream: upstream,
+		IdPs: []string{"okta=token-sha256:" + hex.EncodeToString(sum[:]), "entra=path-prefix:/scim/entra"}}
 }
 
 // run sends steps through the proxy as the IdPs would.
@@ -117,9 +136,7 @@ func (e *e2e) stop() {
 		return
 	}
 	e.stopped = true
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.st.shutdown(ctx); err != nil {
+	if err := e.st.shutdown(10 * time.Second); err != nil {
 		e.t.Errorf("shutdown: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,16 +54,30 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		logger.Error("scimtrail: start", "error", err)
 		return 1
 	}
-	logger.Info("scimtrail: proxying", "listen", st.proxyAddr, "admin", st.adminAddr, "upstream", c.Proxy.Upstream, "records", c.logFile(), "state_dir", c.stateDir(), "version", buildVersion())
-	<-ctx.Done()
-	logger.Info("scimtrail: shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout())
-	defer cancel()
-	if err := st.shutdown(sctx); err != nil {
+	logger.Info("scimtrail: proxying", "listen", st.proxyAddr, "admin", st.adminAddr, "upstream", upstreamForLog(c.Proxy.Upstream), "records", c.logFile(), "state_dir", c.stateDir(), "version", buildVersion())
+	code := 0
+	select {
+	case <-ctx.Done():
+		logger.Info("scimtrail: shutting down")
+	case err := <-st.served:
+		logger.Error("scimtrail: listener failed", "error", err)
+		code = 1
+	}
+	if err := st.shutdown(c.shutdownTimeout()); err != nil {
 		logger.Error("scimtrail: shutdown", "error", err)
 		return 1
 	}
-	return 0
+	return code
+}
+
+// upstreamForLog is the upstream without user info or query, which may
+// carry secrets (a function key in ?code=).
+func upstreamForLog(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }
 
 // oneLine joins a multi-line error (errors.Join) into one line.
@@ -137,6 +153,16 @@ func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Regi
 	}
 	st.proxyAddr = ln.Addr().String()
 	st.server = proxy.NewServer(c.Proxy, st.reverse, logger)
+	if c.TLSCert != "" {
+		// Loaded here, not in ServeTLS, so a bad pair fails start-up
+		// instead of leaving a listener that never answers.
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		st.server.TLSConfig.Certificates = []tls.Certificate{cert}
+	}
 	if a := c.adminListen(); a != adminOff {
 		aln, err := net.Listen("tcp", a)
 		if err != nil {
@@ -149,7 +175,7 @@ func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Regi
 	}
 	go func() {
 		if c.TLSCert != "" {
-			st.served <- serve(st.server.ServeTLS(ln, c.TLSCert, c.TLSKey))
+			st.served <- serve(st.server.ServeTLS(ln, "", ""))
 			return
 		}
 		st.served <- serve(st.server.Serve(ln))
@@ -168,21 +194,23 @@ func serve(err error) error {
 
 // shutdown drains in order: stop taking requests and finish those in
 // flight (each records before its handler returns), then the record queue,
-// then the sink and the cache.
-func (st *stack) shutdown(ctx context.Context) error {
+// then the sink and the cache. Each phase has its own timeout, so slow
+// requests cannot use up the time the queue needs to drain.
+func (st *stack) shutdown(timeout time.Duration) error {
 	st.ready.Store(false)
-	var errs []error
-	if err := st.server.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("proxy listener: %w", err))
-	}
-	st.reverse.Transport().CloseIdleConnections()
-	if err := st.queue.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("record queue: %w", err))
-	}
-	if st.admin != nil {
-		if err := st.admin.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("admin listener: %w", err))
+	phase := func(name string, stop func(context.Context) error) error {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := stop(ctx); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
+		return nil
+	}
+	errs := []error{phase("proxy listener", st.server.Shutdown)}
+	st.reverse.Transport().CloseIdleConnections()
+	errs = append(errs, phase("record queue", st.queue.Shutdown))
+	if st.admin != nil {
+		errs = append(errs, phase("admin listener", st.admin.Shutdown))
 	}
 	st.abort()
 	return errors.Join(errs...)
