@@ -91,11 +91,17 @@ func startE2E(t *testing.T, o e2eOptions) *e2e {
 // newUpstream serves an in-memory SCIM service on 127.0.0.1.
 func newUpstream(t *testing.T) string {
 	t.Helper()
+	return newUpstreamHandler(t, scimtest.NewBackend(scimtest.Options{}))
+}
+
+// newUpstreamHandler serves h on 127.0.0.1 and returns its URL.
+func newUpstreamHandler(t *testing.T, h http.Handler) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: scimtest.NewBackend(scimtest.Options{}), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()
@@ -146,10 +152,7 @@ func (e *e2e) stop() {
 func (e *e2e) records() []schema.Record {
 	e.t.Helper()
 	e.stop()
-	raw, err := os.ReadFile(e.logFile)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	raw := mustRead(e.t, e.logFile)
 	v, err := schema.NewValidator()
 	if err != nil {
 		e.t.Fatal(err)
@@ -199,6 +202,8 @@ func TestE2E_ProvisioningCycles(t *testing.T) {
 			}
 			results := e.run(steps)
 			recs := e.records()
+			// Requests were sent one after another: arrival order is theirs.
+			slices.SortStableFunc(recs, func(a, b schema.Record) int { return a.Timestamp.Compare(b.Timestamp) })
 			if len(recs) != len(results) {
 				t.Fatalf("%d records for %d requests", len(recs), len(results))
 			}
@@ -237,7 +242,33 @@ func TestE2E_ProvisioningCycles(t *testing.T) {
 				t.Errorf("checked %d records in detail, want %d: a step was renamed?", seen, len(expect))
 			}
 			assertUniqueOrderedIDs(t, recs)
+			assertForwardedAsSent(t, e.backend, results)
 		})
+	}
+}
+
+// assertForwardedAsSent: the SCIM service got every request as the IdP
+// sent it — method, path, query, body byte for byte, and the IdP's own
+// Authorization — and nothing else but look-ups made by scimtrail.
+func assertForwardedAsSent(t *testing.T, backend *scimtest.Backend, results []scimtest.Result) {
+	t.Helper()
+	var got []scimtest.RecordedRequest
+	for _, r := range backend.Requests() {
+		if r.Header.Get("User-Agent") != "scimtrail" {
+			got = append(got, r)
+		}
+	}
+	if len(got) != len(results) {
+		t.Fatalf("the service got %d requests for %d sent", len(got), len(results))
+	}
+	tokens := map[string]string{"okta": oktaToken, "entra": entraToken}
+	for i, res := range results {
+		st, r := res.Step, got[i]
+		path, query, _ := strings.Cut(st.Path, "?")
+		if r.Method != st.Method || !strings.HasSuffix(r.Path, path) || r.RawQuery != query ||
+			!bytes.Equal(r.Body, []byte(st.Body)) || r.Header.Get("Authorization") != "Bearer "+tokens[st.IdP] {
+			t.Errorf("%s: the service got %s %s?%s %q, not the request as sent", st.Name, r.Method, r.Path, r.RawQuery, r.Body)
+		}
 	}
 }
 
@@ -348,4 +379,13 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
