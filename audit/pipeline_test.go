@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"path/filepath"
@@ -19,18 +20,33 @@ import (
 	"github.com/scimtrail/scimtrail/scim"
 )
 
-// memSink keeps what it takes; refuse makes it refuse everything.
+// memSink keeps what it takes, each checked against the schema; refuse
+// makes it refuse everything.
 type memSink struct {
+	t      *testing.T
 	mu     sync.Mutex
 	recs   []schema.Record
 	refuse bool
 }
+
+func newSink(t *testing.T) *memSink { return &memSink{t: t} }
 
 func (s *memSink) Take(_ context.Context, r schema.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.refuse {
 		return errors.New("full")
+	}
+	v, err := schema.NewValidator()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := v.Validate(b); err != nil {
+		s.t.Errorf("record does not match the schema: %v", err)
 	}
 	s.recs = append(s.recs, r)
 	return nil
@@ -65,12 +81,14 @@ func exchange(method, path string, status int, req, resp string) *scim.Exchange 
 		StatusCode: status, RequestBody: []byte(req), ResponseBody: []byte(resp)}
 }
 
+const fixedID = "01936f3e-8b7a-7cc4-9c39-5b8e2f6f2a10"
+
 const group = `{"id":"g1","displayName":"Eng","members":[{"value":"u1"},{"value":"u2"}]}`
 
 // A list answer fetched without members must not erase what is known of a
 // group's membership.
 func TestPipeline_ListWithoutMembersKeepsKnownMembership(t *testing.T) {
-	cache, sink := openCache(t), &memSink{}
+	cache, sink := openCache(t), newSink(t)
 	p := audit.New(audit.Config{}, cache, sink, audit.Options{})
 	ctx := context.Background()
 	p.Record(ctx, exchange("GET", "/scim/v2/Groups/g1", 200, "", group), nil)
@@ -85,7 +103,7 @@ func TestPipeline_ListWithoutMembersKeepsKnownMembership(t *testing.T) {
 }
 
 func TestPipeline_LooksUpOnlyWhatItDoesNotKnow(t *testing.T) {
-	cache, sink := openCache(t), &memSink{}
+	cache, sink := openCache(t), newSink(t)
 	f := &fetcher{bodies: map[string]string{"/Users/u9": `{"id":"u9","userName":"nine@example.com","externalId":"x9"}`}}
 	p := audit.New(audit.Config{}, cache, sink, audit.Options{})
 	ctx := context.Background()
@@ -113,16 +131,16 @@ func TestPipeline_LooksUpOnlyWhatItDoesNotKnow(t *testing.T) {
 
 func TestPipeline_SkipReadsAndMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	sink := &memSink{}
+	sink := newSink(t)
 	p := audit.New(audit.Config{SkipReads: true}, nil, sink, audit.Options{Registerer: reg, IdPs: []string{"okta"},
-		NewID: func() string { return "fixed" }})
+		NewID: func() string { return fixedID }})
 	ctx := context.Background()
 	p.Record(ctx, exchange("GET", "/Users/u1", 200, "", `{"id":"u1"}`), nil)
 	p.Record(ctx, exchange("POST", "/Users", 409, `{"userName":"a@b.c"}`, `{"detail":"exists","scimType":"uniqueness"}`), nil)
 	weird := exchange("BREW", "/Users", 405, "", "")
 	weird.IdPName = "unconfigured"
 	p.Record(ctx, weird, nil)
-	if len(sink.recs) != 2 || sink.recs[0].Action != "POST" || sink.recs[0].ID != "fixed" {
+	if len(sink.recs) != 2 || sink.recs[0].Action != "POST" || sink.recs[0].ID != fixedID {
 		t.Fatalf("records %+v: want the POST and the BREW, not the GET", sink.recs)
 	}
 	requests, err := testutil.GatherAndCount(reg, "scimtrail_requests_total")
