@@ -106,7 +106,7 @@ func (p *Pipeline) Prepare(ctx context.Context, ex *scim.Exchange, fetch scim.Fe
 	}
 	if body := p.lookup(ctx, ex.Path, fetch); body != nil {
 		res := p.deriver.Derive(scim.Input{Exchange: &scim.Exchange{Method: http.MethodGet, Path: ex.Path, StatusCode: http.StatusOK, ResponseBody: body}})
-		p.remember(ctx, ep, res)
+		p.remember(ctx, ep, nil, res)
 	}
 }
 
@@ -124,7 +124,7 @@ func (p *Pipeline) Record(ctx context.Context, ex *scim.Exchange, fetch scim.Fet
 		in.After = p.lookup(ctx, ex.Path, fetch)
 	}
 	res := p.deriver.Derive(in)
-	p.remember(ctx, ep, res)
+	p.remember(ctx, ep, in.Prior, res)
 	rec := res.Record
 	p.m.observe(rec, ex.Duration)
 	if p.cfg.SkipReads && rec.Action == http.MethodGet {
@@ -151,17 +151,25 @@ func (p *Pipeline) known(ctx context.Context, ep scim.Endpoint) (scim.Identity, 
 	return id, ok
 }
 
-// remember stores what a derivation learned. The addressed resource's
-// identity is already merged with what was known; other resources (from a
-// list answer) are merged here, so a list fetched without members does not
-// erase a known membership.
-func (p *Pipeline) remember(ctx context.Context, ep scim.Endpoint, res scim.Result) {
+// remember stores what a derivation learned, skipping what the cache
+// already holds (most requests change no identity). The addressed
+// resource's identity is already merged with prior, what was known; other
+// resources (from a list answer) are merged here, so a list fetched without
+// members does not erase a known membership.
+func (p *Pipeline) remember(ctx context.Context, ep scim.Endpoint, prior *scim.Identity, res scim.Result) {
 	var err error
 	for _, id := range res.Learned {
-		if id.ID != ep.ID {
-			if old, ok, gerr := p.cache.Get(ctx, id.Type, id.ID); gerr == nil && ok {
+		old, known := scim.Identity{}, false
+		if id.ID == ep.ID && prior != nil {
+			old, known = *prior, true
+		} else if id.ID != ep.ID {
+			var gerr error
+			if old, known, gerr = p.cache.Get(ctx, id.Type, id.ID); gerr == nil && known {
 				id = old.Overlay(id)
 			}
+		}
+		if known && old.Equal(id) {
+			continue
 		}
 		err = errors.Join(err, p.cache.Put(ctx, id))
 	}

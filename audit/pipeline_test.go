@@ -168,3 +168,34 @@ scimtrail_records_not_taken_total 1
 		t.Error(err)
 	}
 }
+
+// countingCache counts writes to the cache it wraps.
+type countingCache struct {
+	scim.IdentityCache
+	puts int
+}
+
+func (c *countingCache) Put(ctx context.Context, id scim.Identity) error {
+	c.puts++
+	return c.IdentityCache.Put(ctx, id)
+}
+
+// TestPipeline_UnchangedIdentityIsNotRewritten: a read-back of what is
+// known, or an update that changes no tracked attribute, writes nothing.
+func TestPipeline_UnchangedIdentityIsNotRewritten(t *testing.T) {
+	cache := &countingCache{IdentityCache: openCache(t)}
+	p := audit.New(audit.Config{}, cache, newSink(t), audit.Options{})
+	ctx := context.Background()
+	const user = `{"id":"u1","userName":"ann@example.com","active":true}`
+	p.Record(ctx, exchange("GET", "/Users/u1", 200, "", user), nil)
+	p.Record(ctx, exchange("GET", "/Users/u1", 200, "", user), nil)
+	p.Record(ctx, exchange("GET", "/Users", 200, "", `{"Resources":[`+user+`]}`), nil)
+	p.Record(ctx, exchange("PATCH", "/Users/u1", 204, `{"Operations":[{"op":"replace","path":"title","value":"CTO"}]}`, ""), nil)
+	if cache.puts != 1 {
+		t.Errorf("%d cache writes, want 1 (the first read)", cache.puts)
+	}
+	p.Record(ctx, exchange("PATCH", "/Users/u1", 204, `{"Operations":[{"op":"replace","path":"active","value":false}]}`, ""), nil)
+	if cache.puts != 2 {
+		t.Errorf("%d cache writes, want 2 after a deactivation", cache.puts)
+	}
+}

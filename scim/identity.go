@@ -50,6 +50,14 @@ func (id Identity) UserEmail() string {
 	return ""
 }
 
+// Equal reports whether two identities say the same.
+func (id Identity) Equal(o Identity) bool {
+	return id.Type == o.Type && id.ID == o.ID && id.UserName == o.UserName && id.Email == o.Email &&
+		id.DisplayName == o.DisplayName && id.ExternalID == o.ExternalID &&
+		(id.Active == nil) == (o.Active == nil) && (id.Active == nil || *id.Active == *o.Active) &&
+		id.MembersKnown == o.MembersKnown && slices.Equal(id.Members, o.Members)
+}
+
 // Overlay returns id with every field that newer knows replaced.
 func (id Identity) Overlay(newer Identity) Identity {
 	set := func(dst *string, src string) {

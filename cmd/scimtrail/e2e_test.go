@@ -89,13 +89,13 @@ func startE2E(t *testing.T, o e2eOptions) *e2e {
 }
 
 // newUpstream serves an in-memory SCIM service on 127.0.0.1.
-func newUpstream(t *testing.T) string {
+func newUpstream(t testing.TB) string {
 	t.Helper()
 	return newUpstreamHandler(t, scimtest.NewBackend(scimtest.Options{}))
 }
 
 // newUpstreamHandler serves h on 127.0.0.1 and returns its URL.
-func newUpstreamHandler(t *testing.T, h http.Handler) string {
+func newUpstreamHandler(t testing.TB, h http.Handler) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
