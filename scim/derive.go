@@ -306,7 +306,12 @@ func (v *derivation) replace() {
 			}
 		}
 	}
-	v.updateEvents(active, next, len(v.res.Record.Changes) == 0 || hasOtherThanActive(v.res.Record.Changes))
+	// A PUT replaces everything, but only tracked attributes can be
+	// compared: with the prior state unknown, or a user PUT that changed
+	// none of them, the resource counts as updated.
+	changes := v.res.Record.Changes
+	other := !v.known || hasOtherThanActive(changes) || (v.ep.ResourceType == schema.ResourceUser && len(changes) == 0)
+	v.updateEvents(active, next, other)
 }
 
 func (v *derivation) patch() {
