@@ -52,6 +52,8 @@ type derivation struct {
 	method  string
 	success bool
 	req     any    // decoded request body, secrets redacted; nil when absent or not JSON
+	reqObj  object // req when it is an object; see requestObject
+	reqSeen bool   // requestObject ran
 	resp    object // decoded response object, nil when absent or not JSON
 	prior   Identity
 	known   bool // prior came from the cache or a look-up
@@ -110,9 +112,10 @@ func (d Deriver) Derive(in Input) Result {
 	case v.ep.ID == "":
 		v.note(fmt.Sprintf("%s on a collection: no resource derived", v.method))
 	case v.method == http.MethodGet:
-		v.show(v.prior)
+		next := v.after(v.prior)
+		v.show(next)
 		if v.success {
-			v.learn(v.after(v.prior))
+			v.learn(next)
 		}
 	case v.method == http.MethodPut:
 		v.replace()
@@ -246,21 +249,25 @@ func (v *derivation) identified() bool {
 	return rec.UserEmail != "" || rec.UserName != "" || rec.GroupName != "" || rec.IdPResourceID != ""
 }
 
-// requestObject is the request body as an object, noting when it is not.
+// requestObject is the request body as an object, noting (once) when it
+// is not.
 func (v *derivation) requestObject() object {
-	o, ok := v.req.(object)
-	if !ok && v.req != nil {
-		v.note("request body is not a JSON object")
+	if !v.reqSeen {
+		v.reqSeen = true
+		o, ok := v.req.(object)
+		if !ok && v.req != nil {
+			v.note("request body is not a JSON object")
+		}
+		v.reqObj = o
 	}
-	return o
+	return v.reqObj
 }
 
 func (v *derivation) create() {
 	asked := IdentityFromResource(v.ep.ResourceType, v.requestObject())
 	asked.ID = ""
 	if !v.success {
-		v.show(asked)
-		v.members(memberDelta{added: asked.Members})
+		v.showAttempt(asked)
 		return
 	}
 	created := v.after(asked)
@@ -276,36 +283,32 @@ func (v *derivation) create() {
 	v.members(memberDelta{added: created.Members})
 }
 
+// replace derives a PUT. What the request sent replaces what was known;
+// what it left out stays as known (whether the service cleared it cannot be
+// told from a 204), except a group's members, which become unknown.
 func (v *derivation) replace() {
 	asked := IdentityFromResource(v.ep.ResourceType, v.requestObject())
 	asked.ID, asked.Type = v.ep.ID, v.ep.ResourceType
+	if !v.success {
+		v.showAttempt(asked)
+		return
+	}
 	var d memberDelta
 	if asked.MembersKnown {
 		d.replaceMembers(v.prior, asked.Members)
 	}
-	if !v.success {
-		v.showAttempt(asked)
-		v.members(d)
-		return
+	next := v.prior.Overlay(asked)
+	if !asked.MembersKnown {
+		next.Members, next.MembersKnown = nil, false
 	}
-	next := v.after(asked)
-	if !asked.MembersKnown && !next.MembersKnown {
-		next.Members = nil // a PUT without members: what the service kept is unknown
-	}
+	next = v.after(next)
 	v.show(next)
 	v.learn(next)
 	v.members(d)
 	if v.known {
-		v.res.Record.Changes = identityChanges(v.prior, next)
+		v.res.Record.Changes = identityChanges(v.prior, asked)
 	}
-	var active *bool
-	if o := v.requestObject(); o != nil {
-		if a, ok := get(o, "active"); ok {
-			if b, ok := boolValue(a); ok {
-				active = &b
-			}
-		}
-	}
+	active := asked.Active
 	// A PUT replaces everything, but only tracked attributes can be
 	// compared: with the prior state unknown, or a user PUT that changed
 	// none of them, the resource counts as updated.
@@ -347,24 +350,26 @@ func (v *derivation) patch() {
 		}
 		v.res.Record.Changes = append(v.res.Record.Changes, v.change(op))
 	}
-	v.members(d)
 	if !v.success {
 		v.showAttempt(next)
 		return
 	}
+	v.members(d)
 	next = v.after(next)
 	v.show(next)
 	v.learn(next)
 	v.updateEvents(active, next, other)
 }
 
-// showAttempt shows the identity of a failed change: what was known, or,
-// when nothing was, what the request named.
+// showAttempt shows the identity of a failed request: what was known, or,
+// when nothing was, who the request named — but no state the request only
+// asked for (active), since nothing changed.
 func (v *derivation) showAttempt(asked Identity) {
 	if v.known {
 		v.show(v.prior)
 		return
 	}
+	asked.Active = nil
 	v.show(asked)
 }
 
@@ -415,22 +420,23 @@ func (v *derivation) change(op Operation) schema.Change {
 	return c
 }
 
-// identityChanges lists the tracked attributes a PUT changed.
-func identityChanges(prior, next Identity) []schema.Change {
+// identityChanges lists the tracked attributes a PUT sent that differ from
+// what was known.
+func identityChanges(prior, asked Identity) []schema.Change {
 	var out []schema.Change
-	add := func(attr string, new any, differ bool) {
-		if !differ {
+	add := func(attr string, old, new any, sent bool) {
+		if !sent || old == new {
 			return
 		}
 		b, _ := json.Marshal(new)
 		out = append(out, schema.Change{Op: "replace", Attribute: attr, New: b})
 	}
-	add("userName", next.UserName, prior.UserName != next.UserName)
-	add("emails", next.Email, prior.Email != next.Email)
-	add("displayName", next.DisplayName, prior.DisplayName != next.DisplayName)
-	add("externalId", next.ExternalID, prior.ExternalID != next.ExternalID)
-	if next.Active != nil && (prior.Active == nil || *prior.Active != *next.Active) {
-		add("active", *next.Active, true)
+	add("userName", prior.UserName, asked.UserName, asked.UserName != "")
+	add("emails", prior.Email, asked.Email, asked.Email != "")
+	add("displayName", prior.DisplayName, asked.DisplayName, asked.DisplayName != "")
+	add("externalId", prior.ExternalID, asked.ExternalID, asked.ExternalID != "")
+	if asked.Active != nil && (prior.Active == nil || *prior.Active != *asked.Active) {
+		add("active", nil, *asked.Active, true)
 	}
 	return out
 }

@@ -16,6 +16,8 @@ func TestParseEndpoint(t *testing.T) {
 		"/scim/v2/Users/Users":           {ResourceType: "USER", ID: "Users"},
 		"/scim/Users/v2/Users":           {ResourceType: "USER"},
 		"/scim/v2/Users/42/extra":        {},
+		"/tenants/users/Users":           {ResourceType: "USER"},
+		"/scim/v2/users/42":              {ResourceType: "USER", ID: "42"},
 		"/scim/v2/ServiceProviderConfig": {},
 		"/":                              {},
 		"":                               {},

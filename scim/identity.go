@@ -1,8 +1,11 @@
 package scim
 
 import (
+	"fmt"
 	"slices"
 	"strings"
+
+	filter "github.com/scim2/filter-parser/v2"
 
 	"github.com/scimtrail/scimtrail/schema"
 )
@@ -130,33 +133,17 @@ func (d *memberDelta) replaceMembers(prior Identity, next []string) {
 	}
 }
 
-// applyMembers applies a delta to a member list that is known.
-func applyMembers(members []string, d memberDelta) []string {
-	out := slices.DeleteFunc(slices.Clone(members), func(m string) bool { return slices.Contains(d.removed, m) })
-	for _, m := range d.added {
-		if !slices.Contains(out, m) {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // applyOperations applies PATCH operations to what is known of a resource
 // and returns the identity after them and what they did to members. Only the
 // attributes an Identity holds are followed; everything else is a change
-// listed in the record but not tracked.
+// listed in the record but not tracked. A member list is kept only while it
+// is complete (MembersKnown): adding to an unknown list does not make it
+// known, replacing or emptying it does.
 func applyOperations(prior Identity, ops []Operation) (Identity, memberDelta) {
 	next := prior
 	next.Members = slices.Clone(prior.Members)
 	var d memberDelta
 	for _, o := range ops {
-		sub := ""
-		if o.attr != nil {
-			sub = strings.ToLower(o.attr.AttributePath.SubAttributeName())
-			if o.attr.SubAttribute != nil {
-				sub = strings.ToLower(*o.attr.SubAttribute)
-			}
-		}
 		switch o.Attribute() {
 		case "username":
 			next.UserName = setOrClear(o)
@@ -171,45 +158,98 @@ func applyOperations(prior Identity, ops []Operation) (Identity, memberDelta) {
 				next.Active = &b
 			}
 		case "emails":
-			switch {
-			case o.Op == "remove" && (o.attr == nil || o.attr.ValueExpression == nil):
-				next.Email = ""
-			case sub == "value" && o.Op != "remove":
-				next.Email = stringValue(o.Value)
-			case sub == "" && o.Op != "remove":
-				if e := primaryEmail(asList(o.Value)); e != "" {
-					next.Email = e
-				}
-			}
+			next.Email = o.applyToEmail(next.Email)
 		case "members":
-			if prior.Type != schema.ResourceGroup {
-				continue
+			if prior.Type == schema.ResourceGroup {
+				o.applyToMembers(&next, &d)
 			}
-			ids, all := o.memberTargets()
-			switch o.Op {
-			case "add":
-				d.add(ids...)
-			case "remove":
-				if all {
-					if !prior.MembersKnown {
-						d.notes = append(d.notes, "all members removed but the prior membership is unknown: members_removed not derived")
-					}
-					d.remove(next.Members...)
-					next.Members, next.MembersKnown = nil, true
-					continue
-				}
-				d.remove(ids...)
-			case "replace":
-				if o.attr != nil && o.attr.ValueExpression != nil {
-					continue // replacing a sub-attribute of one member: membership unchanged
-				}
-				d.replaceMembers(Identity{Members: next.Members, MembersKnown: next.MembersKnown}, ids)
-				next.Members, next.MembersKnown = nil, true
-			}
-			next.Members = applyMembers(next.Members, d)
 		}
 	}
 	return next, d
+}
+
+// applyToEmail returns the e-mail a record shows after an emails operation.
+// Adding a secondary address (home, other) leaves the primary one shown.
+func (o Operation) applyToEmail(current string) string {
+	var expr filter.Expression
+	sub := ""
+	if o.attr != nil {
+		expr = o.attr.ValueExpression
+		if o.attr.SubAttribute != nil {
+			sub = strings.ToLower(*o.attr.SubAttribute)
+		}
+	}
+	switch {
+	case o.Op == "remove" && expr == nil:
+		return ""
+	case o.Op == "remove":
+		return current // one address removed; which one the record shows is unknown
+	case expr != nil && sub == "value":
+		// emails[type eq "work"].value: Entra's way of setting the primary.
+		if current == "" || targetsPrimary(expr) {
+			return stringValue(o.Value)
+		}
+		return current
+	case expr == nil:
+		list := asList(o.Value)
+		if e := primaryOnly(list); e != "" {
+			return e
+		}
+		if o.Op == "replace" || current == "" {
+			if e := primaryEmail(list); e != "" {
+				return e
+			}
+		}
+	}
+	return current
+}
+
+// applyToMembers applies a members operation to next and records what it
+// changed in d. With the membership known, adding a member already there or
+// removing one that is not changes nothing.
+func (o Operation) applyToMembers(next *Identity, d *memberDelta) {
+	ids, all, understood := o.memberTargets()
+	if !understood {
+		// Which members it removed or replaced is unknown, so is the list.
+		d.notes = append(d.notes, fmt.Sprintf("members path %q not understood: its members not derived", o.Path))
+		next.Members, next.MembersKnown = nil, false
+		return
+	}
+	known := next.MembersKnown
+	switch o.Op {
+	case "add":
+		for _, id := range ids {
+			if known && slices.Contains(next.Members, id) {
+				continue
+			}
+			d.add(id)
+			if known {
+				next.Members = append(next.Members, id)
+			}
+		}
+	case "remove":
+		if all {
+			if !known {
+				d.notes = append(d.notes, "all members removed but the prior membership is unknown: members_removed not derived")
+			}
+			d.remove(next.Members...)
+			next.Members, next.MembersKnown = nil, true
+			return
+		}
+		for _, id := range ids {
+			if known && !slices.Contains(next.Members, id) {
+				continue
+			}
+			d.remove(id)
+			next.Members = slices.DeleteFunc(next.Members, func(m string) bool { return m == id })
+		}
+	case "replace":
+		if o.attr != nil && o.attr.ValueExpression != nil {
+			return // replacing a sub-attribute of one member: membership unchanged
+		}
+		d.replaceMembers(*next, ids)
+		next.Members, next.MembersKnown = slices.Clone(ids), true
+	}
 }
 
 func setOrClear(o Operation) string {
@@ -217,6 +257,24 @@ func setOrClear(o Operation) string {
 		return ""
 	}
 	return stringValue(o.Value)
+}
+
+// targetsPrimary: a value filter that picks the address a record shows,
+// emails[primary eq true] or emails[type eq "work"].
+func targetsPrimary(e filter.Expression) bool {
+	x, ok := e.(*filter.AttributeExpression)
+	if !ok || !strings.EqualFold(string(x.Operator), "eq") {
+		return false
+	}
+	switch strings.ToLower(x.AttributePath.AttributeName) {
+	case "primary":
+		b, ok := boolValue(x.CompareValue)
+		return ok && b
+	case "type":
+		s, _ := x.CompareValue.(string)
+		return strings.EqualFold(s, "work")
+	}
+	return false
 }
 
 // asList wraps a single multi-valued element in a list: Okta sends both

@@ -126,11 +126,13 @@ func filterEqValues(e filter.Expression, attr string) []string {
 // memberTargets returns the member ids a members operation names, by value
 // filter (members[value eq "a"]) or by value list (Entra ID's remove
 // without aadOptscim062020: path "members", value [{"value":"a"}]). all is
-// true when the operation names the whole members attribute with no ids.
-func (o Operation) memberTargets() (ids []string, all bool) {
+// true when the operation names the whole members attribute with no ids;
+// understood is false for a filter that does not name members by value.
+func (o Operation) memberTargets() (ids []string, all, understood bool) {
 	if o.attr != nil && o.attr.ValueExpression != nil {
-		return filterEqValues(o.attr.ValueExpression, "value"), false
+		ids = filterEqValues(o.attr.ValueExpression, "value")
+		return ids, false, ids != nil
 	}
 	ids = memberIDs(o.Value)
-	return ids, len(ids) == 0
+	return ids, len(ids) == 0, true
 }

@@ -96,6 +96,21 @@ func primaryEmail(emails any) string {
 	return first
 }
 
+// primaryOnly returns the value of the element marked primary, else "".
+func primaryOnly(emails any) string {
+	list, _ := emails.([]any)
+	for _, e := range list {
+		if o, ok := e.(object); ok {
+			if p, _ := get(o, "primary"); str(o, "value") != "" {
+				if b, _ := boolValue(p); b {
+					return str(o, "value")
+				}
+			}
+		}
+	}
+	return ""
+}
+
 // memberIDs lists the ids of a SCIM members value: [{"value":"id"}…], a
 // single {"value":"id"}, or bare strings.
 func memberIDs(v any) []string {
