@@ -19,7 +19,6 @@ type metrics struct {
 	incomplete  *prometheus.CounterVec
 	lookups     *prometheus.CounterVec
 	cacheErrors prometheus.Counter
-	dropped     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, idps []string) *metrics {
@@ -46,13 +45,9 @@ func newMetrics(reg prometheus.Registerer, idps []string) *metrics {
 			Name: "scimtrail_identity_cache_errors_total",
 			Help: "Identity cache reads or writes that failed.",
 		}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scimtrail_records_not_taken_total",
-			Help: "Records the sink refused on the request path.",
-		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.upstream, m.incomplete, m.lookups, m.cacheErrors, m.dropped)
+		reg.MustRegister(m.requests, m.upstream, m.incomplete, m.lookups, m.cacheErrors)
 	}
 	return m
 }

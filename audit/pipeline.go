@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +57,10 @@ type Pipeline struct {
 	newID   func() string
 	log     *slog.Logger
 	m       *metrics
+	// locks serialise read-derive-write of one resource's identity, so
+	// concurrent PATCHes of one group do not lose each other's members.
+	// Resources share a lock by hash; the array bounds the memory.
+	locks [256]sync.Mutex
 }
 
 // New returns a pipeline writing to sink and remembering identities in
@@ -101,30 +107,48 @@ func (p *Pipeline) Prepare(ctx context.Context, ex *scim.Exchange, fetch scim.Fe
 	if ep.ID == "" {
 		return
 	}
-	if prior, ok := p.known(ctx, ep); ok && identified(prior) {
+	defer p.lock(ep)()
+	if prior, ok := p.known(ctx, ep); ok && prior.Named() {
 		return
 	}
 	if body := p.lookup(ctx, ex.Path, fetch); body != nil {
-		res := p.deriver.Derive(scim.Input{Exchange: &scim.Exchange{Method: http.MethodGet, Path: ex.Path, StatusCode: http.StatusOK, ResponseBody: body}})
-		p.remember(ctx, ep, nil, res)
+		if id, ok := scim.IdentityFromJSON(ep.ResourceType, body); ok && id.ID == ep.ID {
+			p.remember(ctx, ep, nil, scim.Result{Learned: []scim.Identity{id}})
+		}
 	}
+}
+
+// lock holds the lock of ep's resource (none for collections) and returns
+// its release.
+func (p *Pipeline) lock(ep scim.Endpoint) (unlock func()) {
+	if ep.ID == "" {
+		return func() {}
+	}
+	h := fnv.New32a()
+	h.Write([]byte(ep.ResourceType))
+	h.Write([]byte(ep.ID))
+	mu := &p.locks[h.Sum32()%uint32(len(p.locks))]
+	mu.Lock()
+	return mu.Unlock
 }
 
 // Record derives the exchange's record, updates the cache and hands the
 // record to the sink.
 func (p *Pipeline) Record(ctx context.Context, ex *scim.Exchange, fetch scim.FetchFunc) {
 	ep := scim.ParseEndpoint(ex.Path)
+	unlock := p.lock(ep)
 	in := scim.Input{Exchange: ex}
 	if prior, ok := p.known(ctx, ep); ok {
 		in.Prior = &prior
 	}
 	success := ex.StatusCode >= 200 && ex.StatusCode < 300
 	if !p.cfg.DisableLookup && fetch != nil && success && ep.ID != "" && len(ex.ResponseBody) == 0 &&
-		(ex.Method == http.MethodPatch || ex.Method == http.MethodPut) && (in.Prior == nil || !identified(*in.Prior)) {
+		(ex.Method == http.MethodPatch || ex.Method == http.MethodPut) && (in.Prior == nil || !in.Prior.Named()) {
 		in.After = p.lookup(ctx, ex.Path, fetch)
 	}
 	res := p.deriver.Derive(in)
 	p.remember(ctx, ep, in.Prior, res)
+	unlock()
 	rec := res.Record
 	p.m.observe(rec, ex.Duration)
 	if p.cfg.SkipReads && rec.Action == http.MethodGet {
@@ -132,8 +156,9 @@ func (p *Pipeline) Record(ctx context.Context, ex *scim.Exchange, fetch scim.Fet
 	}
 	rec.ID = p.newID()
 	if err := p.sink.Take(ctx, rec); err != nil {
-		p.m.dropped.Inc()
-		p.log.Warn("audit: record not taken", "record_id", rec.ID, "error", err)
+		// The sink counts and reports what it drops; a log line per
+		// record would flood the log exactly when the sink is overloaded.
+		p.log.Debug("audit: record not taken", "record_id", rec.ID, "error", err)
 	}
 }
 
@@ -200,11 +225,6 @@ func (p *Pipeline) lookup(ctx context.Context, path string, fetch scim.FetchFunc
 }
 
 func statusClass(code int) string { return fmt.Sprintf("%dxx", code/100) }
-
-// identified: the identity names who it is, not only its id.
-func identified(id scim.Identity) bool {
-	return id.UserName != "" || id.Email != "" || id.DisplayName != ""
-}
 
 type noCache struct{}
 

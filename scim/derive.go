@@ -210,11 +210,7 @@ func (v *derivation) response() (Identity, bool) {
 		return IdentityFromResource(v.ep.ResourceType, v.resp), true
 	}
 	if v.in.After != nil {
-		if a, err := decodeJSON(v.in.After); err == nil {
-			if o, ok := a.(object); ok && str(o, "id") != "" {
-				return IdentityFromResource(v.ep.ResourceType, o), true
-			}
-		}
+		return IdentityFromJSON(v.ep.ResourceType, v.in.After)
 	}
 	return Identity{}, false
 }

@@ -41,6 +41,26 @@ func IdentityFromResource(resourceType string, res object) Identity {
 	return id
 }
 
+// IdentityFromJSON reads the identity of a JSON resource representation
+// (a look-up's answer). ok is false when body is not a resource with an id.
+func IdentityFromJSON(resourceType string, body []byte) (id Identity, ok bool) {
+	v, err := decodeJSON(body)
+	if err != nil {
+		return Identity{}, false
+	}
+	o, isObject := v.(object)
+	if !isObject || str(o, "id") == "" {
+		return Identity{}, false
+	}
+	return IdentityFromResource(resourceType, o), true
+}
+
+// Named reports whether the identity says who the resource is (a userName,
+// an e-mail or a displayName), not only its ids.
+func (id Identity) Named() bool {
+	return id.UserName != "" || id.Email != "" || id.DisplayName != ""
+}
+
 // UserEmail is the e-mail a record shows for a user: the primary (or first)
 // e-mail, else the userName when it is an e-mail address.
 func (id Identity) UserEmail() string {

@@ -292,7 +292,7 @@ func cycleExpectations(id map[string]string) map[string]want {
 			removed: []string{id["alice"]}},
 		"rename Engineering":                {group: "Platform Engineering", resourceID: id["eng"], events: []string{"group.renamed"}},
 		"read back Platform Engineering":    {group: "Platform Engineering", resourceID: id["eng"]},
-		"re-create alice (conflict)":        {email: "alice@example.com", idpResourceID: aliceExt, active: ptr(true), errorDetail: `User with userName "alice@example.com" already exists`, scimType: "uniqueness"},
+		"re-create alice (conflict)":        {email: "alice@example.com", idpResourceID: aliceExt, errorDetail: `User with userName "alice@example.com" already exists`, scimType: "uniqueness"},
 		"change alice's password":           {email: "alice@example.com", resourceID: id["alice"], idpResourceID: aliceExt, events: []string{"user.updated"}, active: ptr(true)},
 		"deactivate alice":                  {email: "alice@example.com", resourceID: id["alice"], idpResourceID: aliceExt, events: []string{"user.deactivated"}, active: ptr(false)},
 		"delete group Platform Engineering": {group: "Platform Engineering", resourceID: id["eng"], events: []string{"group.deleted"}},
