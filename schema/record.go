@@ -100,8 +100,9 @@ type Change struct {
 	// Op is the SCIM PATCH operation, lower case: add, replace or remove.
 	// PUT and POST yield replace.
 	Op string `json:"op"`
-	// Attribute is the attribute path as the request named it, normalised
-	// (e.g. "active", "name.givenName", `emails[type eq "work"].value`).
+	// Attribute is the attribute path as the request named it (e.g.
+	// "active", "name.givenName", `emails[type eq "work"].value`); for a
+	// path-less operation, the member name of its value.
 	Attribute string `json:"attribute"`
 	// New is the value the request set, as JSON; absent for remove.
 	New json.RawMessage `json:"new,omitempty"`
