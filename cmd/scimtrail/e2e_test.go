@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -178,6 +179,7 @@ func (e *e2e) records() []schema.Record {
 type want struct {
 	email, group, resourceID, idpResourceID string
 	events, added, removed                  []string
+	changed                                 []string // attributes in changes
 	active                                  *bool
 	errorDetail, scimType                   string
 }
@@ -227,9 +229,13 @@ func TestE2E_ProvisioningCycles(t *testing.T) {
 				if wantOutcome := outcomeOf(res.Status); rec.Outcome != wantOutcome {
 					t.Errorf("%s: outcome %s, want %s", st.Name, rec.Outcome, wantOutcome)
 				}
-				if rec.ID == "" || rec.Timestamp.IsZero() || rec.ClientIP != "127.0.0.1" || rec.UserAgent == "" {
-					t.Errorf("%s: id/timestamp/client_ip/user_agent missing: %+v", st.Name, rec)
+				if rec.ID == "" || rec.Timestamp.IsZero() || rec.ClientIP != "127.0.0.1" || rec.UserAgent == "" || rec.DurationMS <= 0 {
+					t.Errorf("%s: id/timestamp/client_ip/user_agent/duration missing: %+v", st.Name, rec)
 				}
+				if len(rec.Notes) != 0 || rec.BodyTruncated {
+					t.Errorf("%s: notes %q, truncated %v: these requests must derive in full", st.Name, rec.Notes, rec.BodyTruncated)
+				}
+				assertRequestBody(t, st.Name, st.Body, rec.RequestBody)
 				_, short, _ := strings.Cut(st.Name, ": ")
 				w, ok := expect[short]
 				if !ok {
@@ -272,6 +278,47 @@ func assertForwardedAsSent(t *testing.T, backend *scimtest.Backend, results []sc
 	}
 }
 
+// assertRequestBody: the record carries the body the IdP sent, with the
+// password members and password operations' values redacted.
+func assertRequestBody(t *testing.T, name, sent, recorded string) {
+	t.Helper()
+	if sent == "" {
+		if recorded != "" {
+			t.Errorf("%s: request_body %q for a request without one", name, recorded)
+		}
+		return
+	}
+	var want, got any
+	if err := json.Unmarshal([]byte(sent), &want); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if err := json.Unmarshal([]byte(recorded), &got); err != nil {
+		t.Fatalf("%s: request_body is not JSON: %v", name, err)
+	}
+	redactPasswords(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: request_body\n got %s\nwant the body as sent, passwords redacted", name, recorded)
+	}
+}
+
+func redactPasswords(v any) {
+	switch t := v.(type) {
+	case map[string]any:
+		secretOp := t["path"] == "password"
+		for k, e := range t {
+			if k == "password" || (secretOp && k == "value") {
+				t[k] = "[REDACTED]"
+				continue
+			}
+			redactPasswords(e)
+		}
+	case []any:
+		for _, e := range t {
+			redactPasswords(e)
+		}
+	}
+}
+
 func outcomeOf(status int) string {
 	if status >= 200 && status < 300 {
 		return schema.OutcomeSuccess
@@ -285,25 +332,26 @@ func cycleExpectations(id map[string]string) map[string]want {
 		"look up alice before create": {email: "alice@example.com"},
 		"create user alice":           {email: "alice@example.com", resourceID: id["alice"], idpResourceID: aliceExt, events: []string{"user.created"}, active: ptr(true)},
 		"create user bob":             {email: "bob@example.com", resourceID: id["bob"], idpResourceID: bobExt, events: []string{"user.created"}, active: ptr(true)},
-		"update alice (PUT)":          {email: "alice@example.com", resourceID: id["alice"], idpResourceID: aliceExt, events: []string{"user.updated"}, active: ptr(true)},
+		"update alice (PUT)":          {email: "alice@example.com", resourceID: id["alice"], idpResourceID: aliceExt, events: []string{"user.updated"}, active: ptr(true), changed: []string{"displayName"}},
 		"push group Engineering":      {group: "Engineering", resourceID: id["eng"], events: []string{"group.created", "group.member_added"}, added: []string{id["alice"]}},
 		"add bob to Engineering":      {group: "Engineering", resourceID: id["eng"], events: []string{"group.member_added"}, added: []string{id["bob"]}},
 		"remove alice from Engineering": {group: "Engineering", resourceID: id["eng"], events: []string{"group.member_removed"},
 			removed: []string{id["alice"]}},
-		"rename Engineering":                {group: "Platform Engineering", resourceID: id["eng"], events: []string{"group.renamed"}},
+		"rename Engineering":                {group: "Platform Engineering", resourceID: id["eng"], events: []string{"group.renamed"}, changed: []string{"displayName"}},
 		"read back Platform Engineering":    {group: "Platform Engineering", resourceID: id["eng"]},
 		"re-create alice (conflict)":        {email: "alice@example.com", idpResourceID: aliceExt, errorDetail: `User with userName "alice@example.com" already exists`, scimType: "uniqueness"},
-		"change alice's password":           {email: "alice@example.com", resourceID: id["alice"], idpResourceID: aliceExt, events: []string{"user.updated"}, active: ptr(true)},
-		"deactivate alice":                  {email: "alice@example.com", resourceID: id["alice"], idpResourceID: aliceExt, events: []string{"user.deactivated"}, active: ptr(false)},
+		"change alice's password":           {email: "alice@example.com", resourceID: id["alice"], idpResourceID: aliceExt, events: []string{"user.updated"}, active: ptr(true), changed: []string{"password"}},
+		"deactivate alice":                  {email: "alice@example.com", resourceID: id["alice"], idpResourceID: aliceExt, events: []string{"user.deactivated"}, active: ptr(false), changed: []string{"active"}},
 		"delete group Platform Engineering": {group: "Platform Engineering", resourceID: id["eng"], events: []string{"group.deleted"}},
 		"create user dana":                  {email: "dana@contoso.com", resourceID: id["dana"], idpResourceID: "dana", events: []string{"user.created"}, active: ptr(true)},
-		"update dana's attributes":          {email: "dana.scully@contoso.com", resourceID: id["dana"], idpResourceID: "dana", events: []string{"user.updated"}, active: ptr(true)},
-		"create group Sales":                {group: "Sales", resourceID: id["sales"], idpResourceID: "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159", events: []string{"group.created"}},
+		"update dana's attributes": {email: "dana.scully@contoso.com", resourceID: id["dana"], idpResourceID: "dana", events: []string{"user.updated"}, active: ptr(true),
+			changed: []string{`emails[type eq "work"].value`, "name.familyName", "name.givenName", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"}},
+		"create group Sales": {group: "Sales", resourceID: id["sales"], idpResourceID: "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159", events: []string{"group.created"}},
 		"add dana and erin to Sales": {group: "Sales", resourceID: id["sales"], idpResourceID: "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159",
 			events: []string{"group.member_added"}, added: []string{id["dana"], id["erin"]}},
 		"remove dana from Sales": {group: "Sales", resourceID: id["sales"], idpResourceID: "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159",
 			events: []string{"group.member_removed"}, removed: []string{id["dana"]}},
-		"deactivate dana":  {email: "dana.scully@contoso.com", resourceID: id["dana"], idpResourceID: "dana", events: []string{"user.deactivated"}, active: ptr(false)},
+		"deactivate dana":  {email: "dana.scully@contoso.com", resourceID: id["dana"], idpResourceID: "dana", events: []string{"user.deactivated"}, active: ptr(false), changed: []string{"active"}},
 		"delete user dana": {email: "dana.scully@contoso.com", resourceID: id["dana"], idpResourceID: "dana", events: []string{"user.deleted"}, active: ptr(false)},
 	}
 }
@@ -316,11 +364,21 @@ func checkRecord(t *testing.T, name string, rec schema.Record, w want) {
 		}
 	}
 	eq("user_email", rec.UserEmail, w.email)
+	if w.email != "" && rec.UserName == "" {
+		t.Errorf("%s: user_name missing", name)
+	}
 	eq("group_name", rec.GroupName, w.group)
 	eq("resource_id", rec.ResourceID, w.resourceID)
 	eq("idp_resource_id", rec.IdPResourceID, w.idpResourceID)
 	eq("error_detail", rec.ErrorDetail, w.errorDetail)
 	eq("scim_type", rec.SCIMType, w.scimType)
+	var changed []string
+	for _, c := range rec.Changes {
+		changed = append(changed, c.Attribute)
+	}
+	if !slices.Equal(changed, w.changed) {
+		t.Errorf("%s: changes %q, want %q", name, changed, w.changed)
+	}
 	if !slices.Equal(rec.Events, w.events) {
 		t.Errorf("%s: events = %q, want %q", name, rec.Events, w.events)
 	}
