@@ -101,7 +101,9 @@ func ignoredPathlessKey(k string) bool {
 }
 
 // filterEqValues collects the compare values of `attr eq "x"` expressions
-// joined by or, the way IdPs address members: members[value eq "id"].
+// joined by or, the way IdPs address members: members[value eq "id"]. An
+// and with a condition on another attribute (type eq "User") narrows the
+// same ids, so it yields them too; anything else yields nil.
 func filterEqValues(e filter.Expression, attr string) []string {
 	switch x := e.(type) {
 	case *filter.AttributeExpression:
@@ -112,12 +114,15 @@ func filterEqValues(e filter.Expression, attr string) []string {
 			}
 		}
 	case *filter.LogicalExpression:
-		if x.Operator == filter.OR {
-			l := filterEqValues(x.Left, attr)
-			r := filterEqValues(x.Right, attr)
-			if l != nil && r != nil {
-				return append(l, r...)
-			}
+		l := filterEqValues(x.Left, attr)
+		r := filterEqValues(x.Right, attr)
+		switch {
+		case x.Operator == filter.OR && l != nil && r != nil:
+			return append(l, r...)
+		case x.Operator == filter.AND && l != nil && r == nil:
+			return l // members[value eq "a" and type eq "User"]
+		case x.Operator == filter.AND && r != nil && l == nil:
+			return r
 		}
 	}
 	return nil
