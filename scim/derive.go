@@ -94,7 +94,10 @@ func (d Deriver) Derive(in Input) Result {
 		v.errorDetail()
 	}
 	if v.ep.ResourceType == "" {
-		if !knownNonResourcePath(ex.Path) {
+		switch {
+		case strings.HasSuffix(ex.Path, "/Bulk"):
+			v.note("bulk request: its operations are not derived one by one (request_body has them, secrets redacted)")
+		case !knownNonResourcePath(ex.Path):
 			v.note("not a SCIM Users or Groups endpoint: no resource derived")
 		}
 		return v.res
@@ -129,8 +132,7 @@ func (d Deriver) Derive(in Input) Result {
 	default:
 		v.show(v.prior)
 	}
-	if v.ep.ID != "" && (v.success || v.in.Exchange.StatusCode == http.StatusNotFound) &&
-		(v.method == http.MethodDelete || v.in.Exchange.StatusCode == http.StatusNotFound) {
+	if v.ep.ID != "" && ((v.success && v.method == http.MethodDelete) || ex.StatusCode == http.StatusNotFound) {
 		gone := v.prior
 		v.res.Forget = &gone
 	}
@@ -489,7 +491,7 @@ func (v *derivation) query() {
 
 // knownNonResourcePath: SCIM endpoints that carry no user or group.
 func knownNonResourcePath(path string) bool {
-	for _, s := range []string{"ServiceProviderConfig", "ResourceTypes", "Schemas", "Bulk"} {
+	for _, s := range []string{"ServiceProviderConfig", "ResourceTypes", "Schemas"} {
 		if strings.Contains(path, "/"+s) {
 			return true
 		}
