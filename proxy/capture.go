@@ -44,11 +44,11 @@ func (p *Reverse) serveCaptured(w http.ResponseWriter, r *http.Request) {
 	out := r
 	var body *teeBody
 	if r.Body != nil && r.Body != http.NoBody {
-		body = &teeBody{rc: r.Body, limit: p.maxBody}
+		body = &teeBody{rc: r.Body, kept: prefix{limit: p.maxBody}}
 		out = r.WithContext(r.Context()) // a handler must not modify r itself
 		out.Body = body                  // ContentLength is kept, so is the framing
 	}
-	cw := &captureWriter{rw: w, limit: p.maxBody}
+	cw := &captureWriter{rw: w, kept: prefix{limit: p.maxBody}}
 
 	completed := false
 	defer func() {
@@ -102,7 +102,7 @@ func (p *Reverse) finish(base context.Context, ex *scim.Exchange, r *http.Reques
 	}
 
 	var note string
-	ex.ResponseBody, ex.ResponseTruncated, note = decodeCaptured("response", w.Header(), cw.body, cw.truncated || aborted, p.maxBody)
+	ex.ResponseBody, ex.ResponseTruncated, note = decodeCaptured("response", w.Header(), cw.kept.buf, cw.kept.more || aborted, p.maxBody)
 	ex.Notes = appendNote(ex.Notes, note)
 	ex.Notes = append(ex.Notes, cw.notes...)
 	ex.RequestBody = scrubCredentials(ex.RequestBody, r.Header.Values("Authorization"))
@@ -202,25 +202,30 @@ type teeBody struct {
 	limit int64
 
 	mu   sync.Mutex
-	buf  []byte
-	more bool // bytes beyond limit went by
+	kept prefix
 	eof  bool
 	done bool
+}
+
+// prefix keeps the first limit bytes of what passes and whether more went by.
+type prefix struct {
+	limit int64
+	buf   []byte
+	more  bool
+}
+
+func (p *prefix) keep(b []byte) {
+	if room := p.limit - int64(len(p.buf)); int64(len(b)) > room {
+		b, p.more = b[:room], true
+	}
+	p.buf = append(p.buf, b...)
 }
 
 func (t *teeBody) Read(p []byte) (int, error) {
 	n, err := t.rc.Read(p)
 	t.mu.Lock()
 	if !t.done {
-		if n > 0 {
-			room := t.limit - int64(len(t.buf))
-			k := int64(n)
-			if k > room {
-				k = room
-				t.more = true
-			}
-			t.buf = append(t.buf, p[:k]...)
-		}
+		t.kept.keep(p[:n])
 		if err == io.EOF {
 			t.eof = true
 		}
@@ -237,7 +242,7 @@ func (t *teeBody) snapshot() (data []byte, more, eof bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.done = true
-	return t.buf, t.more, t.eof
+	return t.kept.buf, t.kept.more, t.eof
 }
 
 // captureWriter passes a response through unchanged, noting its status and
@@ -246,13 +251,11 @@ func (t *teeBody) snapshot() (data []byte, more, eof bool) {
 // response go straight through. Only the handler's goroutine writes to it,
 // except 1xx headers, which touch no field.
 type captureWriter struct {
-	rw    http.ResponseWriter
-	limit int64
+	rw   http.ResponseWriter
+	kept prefix
 
 	status      int
 	wroteHeader bool
-	body        []byte
-	truncated   bool
 	notes       []string
 }
 
@@ -271,15 +274,7 @@ func (c *captureWriter) Write(b []byte) (int, error) {
 		c.status, c.wroteHeader = http.StatusOK, true
 	}
 	n, err := c.rw.Write(b)
-	if n > 0 {
-		room := c.limit - int64(len(c.body))
-		k := int64(n)
-		if k > room {
-			k = room
-			c.truncated = true
-		}
-		c.body = append(c.body, b[:k]...)
-	}
+	c.kept.keep(b[:max(n, 0)])
 	return n, err
 }
 
