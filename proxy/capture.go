@@ -194,12 +194,11 @@ func gunzipPrefix(data []byte, limit int64) (plain []byte, over bool, err error)
 }
 
 // teeBody passes a request body through unchanged and keeps a copy of its
-// first limit bytes. The transport may still be reading it on its own
+// first kept.limit bytes. The transport may still be reading it on its own
 // goroutine when the handler ends, hence the mutex; after snapshot nothing
 // more is kept.
 type teeBody struct {
-	rc    io.ReadCloser
-	limit int64
+	rc io.ReadCloser
 
 	mu   sync.Mutex
 	kept prefix
