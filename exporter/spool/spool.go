@@ -1,0 +1,635 @@
+package spool
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/scimtrail/scimtrail/schema"
+)
+
+// Sync modes (Config.Sync).
+const (
+	// SyncInterval fsyncs at most every Config.SyncInterval. A killed
+	// process loses nothing (the OS has every write); a power loss or kernel
+	// crash can lose the last interval.
+	SyncInterval = "interval"
+	// SyncAlways fsyncs before Take returns, one fsync for every record
+	// that arrived while the previous one ran (group commit).
+	SyncAlways = "always"
+)
+
+// Full policies (Config.FullPolicy).
+const (
+	// DropOldest makes room by deleting the oldest records, counted and
+	// logged.
+	DropOldest = "drop-oldest"
+	// Block keeps every record: Admit refuses new mutating requests while
+	// the spool is full, so the proxy can answer 503 instead of forwarding
+	// them unlogged.
+	Block = "block"
+)
+
+// Defaults of Config.
+const (
+	DefaultSyncInterval = 200 * time.Millisecond
+	DefaultMaxBytes     = 1 << 30
+	// FileName and DeadLetterFileName are the spool's files in Config.Dir.
+	FileName           = "spool.db"
+	DeadLetterFileName = "dead-letter.jsonl"
+)
+
+// maxGroup bounds the records committed in one transaction.
+const maxGroup = 1024
+
+// headerLen is the size of the append time stored before each record.
+const headerLen = 8
+
+// retryAfterWriteError is how long Admit refuses after a failed write,
+// before it lets requests through to try again.
+const retryAfterWriteError = time.Second
+
+var (
+	// ErrFull is returned by Take, under the block policy, for a read-only
+	// request's record that does not fit: reads are forwarded while the
+	// spool is full, only their records are dropped (and counted).
+	ErrFull = errors.New("spool: full")
+	// ErrClosed is returned by Take after Shutdown began.
+	ErrClosed = errors.New("spool: closed")
+)
+
+var (
+	bucketRecords = []byte("records")
+	bucketCursors = []byte("cursors")
+	bucketMeta    = []byte("meta")
+	keyLast       = []byte("last")
+	keyBytes      = []byte("bytes")
+)
+
+// Config is the spool's part of the configuration. The zero value of a
+// field means its documented default; Dir is required.
+type Config struct {
+	// Dir holds spool.db and dead-letter.jsonl.
+	Dir string
+	// Sync is "interval" (default) or "always".
+	Sync string
+	// SyncInterval is the group-commit period of the interval mode.
+	// Default 200ms.
+	SyncInterval time.Duration
+	// MaxBytes bounds the records held (their encoded size); the file
+	// itself adds page overhead and does not shrink. Default 1 GiB.
+	MaxBytes int64
+	// FullPolicy is "drop-oldest" (default) or "block".
+	FullPolicy string
+}
+
+func (c Config) sync() string {
+	if c.Sync == "" {
+		return SyncInterval
+	}
+	return c.Sync
+}
+
+func (c Config) syncInterval() time.Duration {
+	if c.SyncInterval > 0 {
+		return c.SyncInterval
+	}
+	return DefaultSyncInterval
+}
+
+func (c Config) maxBytes() int64 {
+	if c.MaxBytes > 0 {
+		return c.MaxBytes
+	}
+	return DefaultMaxBytes
+}
+
+func (c Config) fullPolicy() string {
+	if c.FullPolicy == "" {
+		return DropOldest
+	}
+	return c.FullPolicy
+}
+
+// Validate reports every problem, each naming its flag in quotes.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, errors.New(`requires a non-empty "spool-dir"`))
+	}
+	if s := c.sync(); s != SyncInterval && s != SyncAlways {
+		errs = append(errs, fmt.Errorf(`"spool-sync": %q is not interval or always`, c.Sync))
+	}
+	if c.SyncInterval < 0 {
+		errs = append(errs, fmt.Errorf(`"spool-sync-interval": %s is negative`, c.SyncInterval))
+	}
+	if c.MaxBytes < 0 {
+		errs = append(errs, fmt.Errorf(`"spool-max-bytes": %d is negative`, c.MaxBytes))
+	}
+	if p := c.fullPolicy(); p != DropOldest && p != Block {
+		errs = append(errs, fmt.Errorf(`"spool-full-policy": %q is not drop-oldest or block`, c.FullPolicy))
+	}
+	return errors.Join(errs...)
+}
+
+// Options are the spool's collaborators. Zero values work.
+type Options struct {
+	// Logger receives the spool's own logs. Default: discard.
+	Logger *slog.Logger
+	// Registerer receives the spool's metrics. Default: none kept.
+	Registerer prometheus.Registerer
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Spool is a durable, bounded, multi-consumer record queue. Make one with
+// Open, add sinks with AddSink, then Start; Take is safe for concurrent use
+// from the moment Open returns (records wait for the sinks to start).
+type Spool struct {
+	cfg  Config
+	path string
+	db   *bolt.DB
+	log  *slog.Logger
+	now  func() time.Time
+	m    *metrics
+	dlq  *deadLetter
+
+	appends    chan *appendReq
+	stop       chan struct{} // closed by Shutdown: the writer and syncer finish
+	writerDone chan struct{}
+	syncerDone chan struct{}
+
+	// mu orders Take's send (read lock) before Shutdown's close (write
+	// lock), and guards closed, started and consumers.
+	mu        sync.RWMutex
+	closed    bool
+	started   bool
+	consumers []*consumer
+	cancel    context.CancelFunc // ends the consumers' exports and waits
+	drain     chan struct{}      // closed by Shutdown: consumers exit once caught up
+
+	// wmu serialises write transactions with the update of the mirrors
+	// below, so a commit never starts from a state another one is about to
+	// replace.
+	wmu sync.Mutex
+	// The committed state, mirrored for lock-free reads. first > last
+	// means empty.
+	first, last atomic.Uint64
+	bytes       atomic.Int64
+	dirty       atomic.Bool  // written since the last fsync
+	failedAt    atomic.Int64 // UnixNano of the last failed write, 0 if none
+
+	notifyMu sync.Mutex
+	notify   chan struct{} // closed and replaced after each commit
+
+	warnFull  rateLimit
+	warnWrite rateLimit
+}
+
+type appendReq struct {
+	data []byte
+	keep bool // under block, written even past the bound
+	err  error
+	done chan struct{}
+}
+
+// Mutating reports whether a request with this method changes state: the
+// requests the block policy refuses while the spool is full, and whose
+// records it never drops.
+func Mutating(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return true
+}
+
+// Open opens (or creates) the spool in cfg.Dir. A file held by another
+// process fails after a second rather than waiting. A file bbolt cannot
+// read (after a power loss under the interval mode) is moved aside, named
+// in an error log, and a new spool started, so the proxy keeps serving.
+func Open(cfg Config, opts Options) (*Spool, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	s := &Spool{
+		cfg:        cfg,
+		path:       filepath.Join(cfg.Dir, FileName),
+		log:        opts.Logger,
+		now:        opts.Now,
+		appends:    make(chan *appendReq, maxGroup),
+		stop:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+		syncerDone: make(chan struct{}),
+		drain:      make(chan struct{}),
+		notify:     make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	db, err := openDB(s.path)
+	if err != nil && !errors.Is(err, errLocked) {
+		aside := fmt.Sprintf("%s.unreadable-%d", s.path, s.now().Unix())
+		if rerr := os.Rename(s.path, aside); rerr == nil {
+			s.log.Error("spool: file unreadable, moved aside; starting an empty spool", "path", s.path, "moved_to", aside, "error", err)
+			db, err = openDB(s.path)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("spool: open %s: %w", s.path, err)
+	}
+	s.db = db
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("spool: open %s: %w", s.path, err)
+	}
+	s.dlq = &deadLetter{path: filepath.Join(cfg.Dir, DeadLetterFileName)}
+	s.m = newMetrics(opts.Registerer, s)
+	go s.writeLoop()
+	go s.syncLoop()
+	return s, nil
+}
+
+var errLocked = errors.New("spool file is in use by another process")
+
+func openDB(path string) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: time.Second,
+		// Durability comes from the syncer (or the writer under always),
+		// not from bbolt's fsync per transaction.
+		NoSync:         true,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, errLocked
+	}
+	if err != nil {
+		return nil, err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketRecords, bucketCursors, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// load reads the committed state into the mirrors.
+func (s *Spool) load() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		last := getUint(meta.Get(keyLast))
+		s.last.Store(last)
+		s.bytes.Store(int64(getUint(meta.Get(keyBytes))))
+		if k, _ := tx.Bucket(bucketRecords).Cursor().First(); k != nil {
+			s.first.Store(binary.BigEndian.Uint64(k))
+		} else {
+			s.first.Store(last + 1)
+		}
+		return nil
+	})
+}
+
+// Take appends rec and returns once the OS has it (and, under the always
+// mode, once it is fsynced). An error means the record is not in the
+// spool: ErrClosed after Shutdown, ErrFull for a read's record under the
+// block policy, or a write failure; each is counted in
+// scimtrail_spool_dropped_records_total.
+func (s *Spool) Take(ctx context.Context, rec schema.Record) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		s.m.dropped.WithLabelValues("encode").Inc()
+		return fmt.Errorf("spool: encode record %s: %w", rec.ID, err)
+	}
+	req := &appendReq{data: data, keep: Mutating(rec.Action), done: make(chan struct{})}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		s.m.dropped.WithLabelValues("closed").Inc()
+		return ErrClosed
+	}
+	select {
+	case s.appends <- req:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		s.m.dropped.WithLabelValues("timeout").Inc()
+		return fmt.Errorf("spool: append record %s: %w", rec.ID, ctx.Err())
+	}
+	s.mu.RUnlock()
+	// The writer always answers: once the request is in the channel it is
+	// committed (or refused) even if Shutdown starts. Waiting past ctx
+	// would only hide a record that is about to be safe.
+	<-req.done
+	return req.err
+}
+
+// Admit reports whether a request with this method may be forwarded: false
+// only under the block policy, for a mutating request, while the spool is
+// full or a write failed in the last second.
+func (s *Spool) Admit(method string) bool {
+	if s.cfg.fullPolicy() != Block || !Mutating(method) {
+		return true
+	}
+	if at := s.failedAt.Load(); at != 0 && s.now().UnixNano()-at < int64(retryAfterWriteError) {
+		return false
+	}
+	return s.bytes.Load() < s.cfg.maxBytes()
+}
+
+// Full reports whether the records held reach the size bound.
+func (s *Spool) Full() bool { return s.bytes.Load() >= s.cfg.maxBytes() }
+
+// Len returns the number of records held (not yet acknowledged by every
+// sink).
+func (s *Spool) Len() int64 {
+	first, last := s.first.Load(), s.last.Load()
+	if first > last {
+		return 0
+	}
+	return int64(last - first + 1)
+}
+
+// Bytes returns the encoded size of the records held.
+func (s *Spool) Bytes() int64 { return s.bytes.Load() }
+
+// writeLoop commits appends in groups: whatever arrived while the last
+// transaction ran goes into the next one.
+func (s *Spool) writeLoop() {
+	defer close(s.writerDone)
+	batch := make([]*appendReq, 0, maxGroup)
+	for {
+		select {
+		case req := <-s.appends:
+			batch = append(batch[:0], req)
+		case <-s.stop:
+			// Take refuses new records before stop closes, and every send
+			// has finished: what is in the channel is all there is.
+			for {
+				batch = batch[:0]
+				for len(batch) < maxGroup && len(s.appends) > 0 {
+					batch = append(batch, <-s.appends)
+				}
+				if len(batch) == 0 {
+					return
+				}
+				s.commitGroup(batch)
+			}
+		}
+		for len(batch) < maxGroup && len(s.appends) > 0 {
+			batch = append(batch, <-s.appends)
+		}
+		s.commitGroup(batch)
+	}
+}
+
+func (s *Spool) commitGroup(batch []*appendReq) {
+	err := s.commit(batch)
+	if err == nil && s.cfg.sync() == SyncAlways {
+		err = s.fsync()
+	}
+	if err != nil {
+		s.failedAt.Store(s.now().UnixNano())
+		s.m.dropped.WithLabelValues("write_error").Add(float64(len(batch)))
+		if s.warnWrite.allow(s.now()) {
+			s.log.Error("spool: write failed; records not kept", "records", len(batch), "error", err)
+		}
+		err = fmt.Errorf("spool: write: %w", err)
+	} else {
+		s.failedAt.Store(0)
+	}
+	for _, r := range batch {
+		if err != nil {
+			r.err = err
+		}
+		close(r.done)
+	}
+}
+
+// commit writes a group in one transaction, making room first under
+// drop-oldest.
+func (s *Spool) commit(batch []*appendReq) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	max := s.cfg.maxBytes()
+	dropOldest := s.cfg.fullPolicy() == DropOldest
+	first, last, bytes := s.first.Load(), s.last.Load(), s.bytes.Load()
+	var dropped, refused int
+	now := s.now()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRecords)
+		b.FillPercent = 1 // keys only ever grow: pack the pages full
+		for _, r := range batch {
+			size := int64(headerLen + len(r.data))
+			for bytes+size > max && first <= last && dropOldest {
+				k, v := b.Cursor().First()
+				if k == nil {
+					break
+				}
+				bytes -= int64(len(v))
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+				first = binary.BigEndian.Uint64(k) + 1
+				dropped++
+			}
+			if bytes+size > max && !dropOldest && !r.keep {
+				r.err = ErrFull
+				refused++
+				continue
+			}
+			last++
+			v := make([]byte, size)
+			binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
+			copy(v[headerLen:], r.data)
+			if err := b.Put(seqKey(last), v); err != nil {
+				return err
+			}
+			bytes += size
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keyLast, putUint(last)); err != nil {
+			return err
+		}
+		return meta.Put(keyBytes, putUint(uint64(bytes)))
+	})
+	if err != nil {
+		for _, r := range batch {
+			r.err = nil // the group failed as a whole
+		}
+		return err
+	}
+	s.first.Store(first)
+	s.last.Store(last)
+	s.bytes.Store(bytes)
+	s.dirty.Store(true)
+	if dropped > 0 {
+		s.m.dropped.WithLabelValues("full").Add(float64(dropped))
+		if s.warnFull.allow(now) {
+			s.log.Warn("spool: full; dropped the oldest records", "dropped", dropped, "max_bytes", max)
+		}
+	}
+	if refused > 0 {
+		s.m.dropped.WithLabelValues("full").Add(float64(refused))
+		if s.warnFull.allow(now) {
+			s.log.Warn("spool: full; records of read requests not kept (block policy)", "records", refused, "max_bytes", max)
+		}
+	}
+	s.wake()
+	return nil
+}
+
+// syncLoop fsyncs what was written, every SyncInterval (interval mode), and
+// once more when the spool stops.
+func (s *Spool) syncLoop() {
+	defer close(s.syncerDone)
+	if s.cfg.sync() == SyncAlways {
+		<-s.stop
+		return
+	}
+	t := time.NewTicker(s.cfg.syncInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if s.dirty.Load() {
+				if err := s.fsync(); err != nil && s.warnWrite.allow(s.now()) {
+					s.log.Error("spool: fsync", "error", err)
+				}
+			}
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+func (s *Spool) fsync() error {
+	start := time.Now()
+	s.dirty.Store(false)
+	if err := s.db.Sync(); err != nil {
+		s.dirty.Store(true)
+		return fmt.Errorf("fsync %s: %w", s.path, err)
+	}
+	s.m.fsync.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// changed returns a channel closed at the next commit.
+func (s *Spool) changed() <-chan struct{} {
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	return s.notify
+}
+
+func (s *Spool) wake() {
+	s.notifyMu.Lock()
+	close(s.notify)
+	s.notify = make(chan struct{})
+	s.notifyMu.Unlock()
+}
+
+// Shutdown stops taking records, commits what was taken, lets every sink
+// deliver what it can until it has caught up or ctx ends, and closes the
+// file; undelivered records stay for the next Open. It returns ctx's error
+// when sinks were still behind.
+func (s *Spool) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	consumers, cancel := s.consumers, s.cancel
+	if !s.started {
+		consumers = nil
+	}
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.writerDone
+	<-s.syncerDone
+	close(s.drain)
+	var behind error
+	for _, c := range consumers {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			behind = fmt.Errorf("spool: sinks not caught up, %d records kept for the next start: %w", s.Len(), ctx.Err())
+		}
+		if behind != nil {
+			break
+		}
+	}
+	if cancel != nil {
+		cancel()
+	}
+	for _, c := range consumers {
+		<-c.done
+	}
+	err := errors.Join(behind, s.closeFiles())
+	return err
+}
+
+func (s *Spool) closeFiles() error {
+	var errs []error
+	if err := s.db.Sync(); err != nil {
+		errs = append(errs, fmt.Errorf("spool: fsync %s: %w", s.path, err))
+	}
+	if err := s.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("spool: close %s: %w", s.path, err))
+	}
+	if err := s.dlq.close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func seqKey(seq uint64) []byte { return putUint(seq) }
+
+func putUint(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func getUint(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// rateLimit lets one log line through per second.
+type rateLimit struct{ last atomic.Int64 }
+
+func (r *rateLimit) allow(now time.Time) bool {
+	prev := r.last.Load()
+	if now.UnixNano()-prev < int64(time.Second) {
+		return false
+	}
+	return r.last.CompareAndSwap(prev, now.UnixNano())
+}
