@@ -519,5 +519,3 @@ func TestSpool_KillNineLosesNoTakenRecord(t *testing.T) {
 	got := sink.ids()
 	equal(t, "records after kill -9", got[:taken+1], ids(0, taken+1))
 }
-
-
