@@ -19,8 +19,9 @@ import (
 type noter interface{ addNote(string) }
 
 // serveCaptured forwards r while teeing both bodies into an Exchange, and
-// calls the Recorder before and after. Nothing is held back: bytes reach
-// the upstream and the client as they arrive.
+// calls the Recorder before and after. Nothing is held back, unless
+// WithRecordBeforeResponse is set: bytes reach the upstream and the client
+// as they arrive.
 func (p *Reverse) serveCaptured(w http.ResponseWriter, r *http.Request) {
 	ex := &scim.Exchange{
 		Start:     p.now(),
@@ -48,6 +49,11 @@ func (p *Reverse) serveCaptured(w http.ResponseWriter, r *http.Request) {
 		out = r.WithContext(r.Context()) // a handler must not modify r itself
 		out.Body = body                  // ContentLength is kept, so is the framing
 	}
+	var hold *holdWriter
+	if p.opts.holdResponse {
+		hold = &holdWriter{rw: w, limit: p.maxBody}
+		w = hold
+	}
 	cw := &captureWriter{rw: w, kept: prefix{limit: p.maxBody}}
 
 	completed := false
@@ -60,16 +66,22 @@ func (p *Reverse) serveCaptured(w http.ResponseWriter, r *http.Request) {
 		// goes on to the server.
 		v := recover()
 		p.finish(base, ex, r, w, body, cw, fetch, true)
+		hold.release()
 		if v != nil {
 			panic(v)
 		}
 	}()
 	p.rp.ServeHTTP(cw, out)
+	completed = true
+	if hold != nil {
+		p.finish(base, ex, r, w, body, cw, fetch, false)
+		hold.release()
+		return
+	}
 	// Send what is buffered before the Recorder runs, so the client does not
 	// wait for the record. A gone client or a writer that cannot flush
 	// changes nothing here.
 	_ = http.NewResponseController(w).Flush()
-	completed = true
 	p.finish(base, ex, r, w, body, cw, fetch, false)
 }
 
@@ -281,3 +293,83 @@ func (c *captureWriter) Write(b []byte) (int, error) {
 func (c *captureWriter) Unwrap() http.ResponseWriter { return c.rw }
 
 func (c *captureWriter) addNote(s string) { c.notes = append(c.notes, s) }
+
+// holdWriter keeps a response from the client until release: the status,
+// and the body up to limit bytes. Flushes are held too. When the body
+// passes limit, what is held goes out and the rest streams, so a huge
+// response costs no more than limit of memory. Headers live in the
+// underlying writer's map, untouched until the status is written. Only the
+// handler's goroutine uses it, except 1xx headers, which pass straight
+// through.
+type holdWriter struct {
+	rw       http.ResponseWriter
+	limit    int64
+	status   int
+	buf      []byte
+	released bool
+}
+
+func (h *holdWriter) Header() http.Header { return h.rw.Header() }
+
+func (h *holdWriter) WriteHeader(code int) {
+	switch {
+	case code < 200:
+		h.rw.WriteHeader(code)
+	case h.released:
+		h.rw.WriteHeader(code)
+	case h.status == 0:
+		h.status = code
+	}
+}
+
+func (h *holdWriter) Write(b []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	if !h.released && int64(len(h.buf)+len(b)) <= h.limit {
+		h.buf = append(h.buf, b...)
+		return len(b), nil
+	}
+	if err := h.flushHeld(); err != nil {
+		return 0, err
+	}
+	return h.rw.Write(b)
+}
+
+// Flush is a no-op while the response is held.
+func (h *holdWriter) Flush() {
+	if h.released {
+		_ = http.NewResponseController(h.rw).Flush()
+	}
+}
+
+// flushHeld writes out what is held and stops holding.
+func (h *holdWriter) flushHeld() error {
+	if h.released {
+		return nil
+	}
+	h.released = true
+	if h.status != 0 {
+		h.rw.WriteHeader(h.status)
+	}
+	if len(h.buf) > 0 {
+		if _, err := h.rw.Write(h.buf); err != nil {
+			return err
+		}
+	}
+	h.buf = nil
+	return nil
+}
+
+// Unwrap returns the underlying ResponseWriter, for http.ResponseController
+// (deadlines); its Flush stops here while the response is held.
+func (h *holdWriter) Unwrap() http.ResponseWriter { return h.rw }
+
+// release sends what is held and flushes it. Safe on a nil holdWriter.
+func (h *holdWriter) release() {
+	if h == nil {
+		return
+	}
+	_ = h.flushHeld()
+	_ = http.NewResponseController(h.rw).Flush()
+}

@@ -36,7 +36,40 @@ const allowedMethods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 type Option func(*options)
 
 type options struct {
-	now func() time.Time
+	now          func() time.Time
+	admit        func(*http.Request) bool
+	retryAfter   time.Duration
+	holdResponse bool
+}
+
+// DefaultRetryAfter is the Retry-After of a request WithAdmission refused.
+const DefaultRetryAfter = 10 * time.Second
+
+// WithAdmission makes the proxy ask admit before forwarding a request it
+// would record; a refused request is answered 503 with Retry-After
+// (retryAfter, or DefaultRetryAfter when zero or less), is not forwarded and
+// is not recorded. Strict audit deployments use it to refuse changes they
+// could not record rather than let them through unlogged; IdPs retry a 503.
+// admit runs on the request path: it must be fast and safe for concurrent
+// use.
+func WithAdmission(admit func(*http.Request) bool, retryAfter time.Duration) Option {
+	return func(o *options) {
+		o.admit = admit
+		o.retryAfter = retryAfter
+		if o.retryAfter <= 0 {
+			o.retryAfter = DefaultRetryAfter
+		}
+	}
+}
+
+// WithRecordBeforeResponse holds each response (status, headers and up to
+// MaxBodyBytes of body) until the Recorder's Record has returned, so a
+// record made durable there exists before the client sees the answer. A
+// response longer than MaxBodyBytes is released when the limit is reached,
+// before its record. Default off: the answer goes out first and the record
+// follows on the same goroutine.
+func WithRecordBeforeResponse() Option {
+	return func(o *options) { o.holdResponse = true }
 }
 
 // WithClock sets the clock that stamps Exchange.Start and Duration.
@@ -63,6 +96,7 @@ type Reverse struct {
 	maxBody   int64
 	now       func() time.Time
 	logger    *slog.Logger
+	opts      options
 }
 
 // NewReverse builds the reverse proxy for cfg, which it validates. rec
@@ -98,6 +132,7 @@ func NewReverse(cfg Config, rec Recorder, logger *slog.Logger, opts ...Option) (
 		maxBody:   cfg.maxBodyBytes(),
 		now:       o.now,
 		logger:    logger,
+		opts:      o,
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:      p.rewrite,
@@ -140,6 +175,11 @@ func (p *Reverse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.rec == nil {
 		p.rp.ServeHTTP(w, r)
+		return
+	}
+	if p.opts.admit != nil && !p.opts.admit(r) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(p.opts.retryAfter.Round(time.Second)/time.Second)))
+		p.refuse(w, r, http.StatusServiceUnavailable, "audit trail cannot record this request now; retry later")
 		return
 	}
 	p.serveCaptured(w, r)
