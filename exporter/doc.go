@@ -1,9 +1,6 @@
-// Package exporter delivers audit records to where they are read: it holds
-// the Sink interface every destination implements, the Permanent error
-// mark, and the Queue that carries records from the request path to one
-// sink with batching and retry, so each sink only writes.
-//
-// The Queue is in memory for now: records it holds are lost on a crash. A
-// durable on-disk spool will take its place between Offer and the sink;
-// sinks are unaffected by that change.
+// Package exporter is the contract between the spool and the places
+// records go: the Sink interface every destination implements and the
+// Permanent mark for errors retrying cannot fix. The machinery that wraps
+// every sink the same way (durable spool, batching, retry with backoff,
+// dead letters) is in exporter/spool; the sinks are its subpackages.
 package exporter

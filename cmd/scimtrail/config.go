@@ -14,6 +14,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/scimtrail/scimtrail/audit"
+	"github.com/scimtrail/scimtrail/exporter/file"
+	"github.com/scimtrail/scimtrail/exporter/spool"
 	"github.com/scimtrail/scimtrail/proxy"
 )
 
@@ -22,7 +24,6 @@ import (
 const (
 	defaultListen          = ":8080"
 	defaultAdminListen     = "127.0.0.1:9464"
-	defaultLogFile         = "-"
 	defaultShutdownTimeout = 30 * time.Second
 	adminOff               = "off"
 )
@@ -32,6 +33,8 @@ const (
 type config struct {
 	Proxy proxy.Config
 	Audit audit.Config
+	// Spool.Dir defaults to <StateDir>/spool.
+	Spool spool.Config
 	// Listen is the proxy's address. Default ":8080".
 	Listen string
 	// AdminListen serves /healthz, /readyz and /metrics. Default
@@ -39,12 +42,15 @@ type config struct {
 	AdminListen string
 	// TLSCert and TLSKey, together, serve the proxy listener over TLS.
 	TLSCert, TLSKey string
-	// LogFile receives the records as JSON lines; "-" is stdout. Default "-".
+	// LogFile receives the records as JSON lines; "-" is stdout. Default:
+	// stdout when no other sink is configured, else none.
 	LogFile string
-	// StateDir keeps the identity cache. Default: $STATE_DIRECTORY (set by
+	// StateDir keeps the identity cache and, by default, the spool. Default: $STATE_DIRECTORY (set by
 	// systemd), else $XDG_STATE_HOME/scimtrail, else ~/.local/state/scimtrail.
 	StateDir string
-	// ShutdownTimeout bounds the drain on SIGTERM. Default 30s.
+	// ShutdownTimeout bounds each phase of the drain on SIGTERM: in-flight
+	// requests, then the sinks' delivery of what the spool holds. Default
+	// 30s.
 	ShutdownTimeout time.Duration
 	// LogLevel and LogFormat shape the program's own logs on stderr.
 	LogLevel  string // debug, info (default), warn, error
@@ -57,7 +63,26 @@ type config struct {
 
 func (c config) listen() string      { return orString(c.Listen, defaultListen) }
 func (c config) adminListen() string { return orString(c.AdminListen, defaultAdminListen) }
-func (c config) logFile() string     { return orString(c.LogFile, defaultLogFile) }
+
+// logFile is where the file sink writes, "" for no file sink: stdout when
+// no other sink is configured.
+func (c config) logFile() string {
+	if c.LogFile == "" && !c.hasOtherSink() {
+		return file.Stdout
+	}
+	return c.LogFile
+}
+
+func (c config) hasOtherSink() bool { return false }
+
+// spool is the spool's configuration with its directory defaulted.
+func (c config) spool() spool.Config {
+	s := c.Spool
+	if s.Dir == "" {
+		s.Dir = filepath.Join(c.stateDir(), "spool")
+	}
+	return s
+}
 
 func (c config) shutdownTimeout() time.Duration {
 	if c.ShutdownTimeout > 0 {
@@ -91,7 +116,7 @@ func orString(v, def string) string {
 
 // validate reports every problem, each naming its key in quotes.
 func (c config) validate() error {
-	errs := []error{c.Proxy.Validate()}
+	errs := []error{c.Proxy.Validate(), c.spool().Validate()}
 	if _, _, err := net.SplitHostPort(c.listen()); err != nil {
 		errs = append(errs, fmt.Errorf(`"listen": %q is not host:port`, c.Listen))
 	}
@@ -152,8 +177,13 @@ func proxyFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.Listen, "listen", "", "proxy listen `address` (default \""+defaultListen+"\")")
 	fs.StringVar(&c.AdminListen, "admin-listen", "", "admin `address` for /healthz, /readyz, /metrics (default \""+defaultAdminListen+"\"; \"off\" disables)")
 	fs.Var(listFlag{items: &c.Proxy.IdPs}, "idp", "identify an IdP as `NAME=MATCHER`, repeatable; MATCHER: token-sha256:HEX | path-prefix:/p | user-agent:SUBSTR; first match wins, else \"unknown\"")
-	fs.StringVar(&c.LogFile, "log-file", "", "write records as JSON lines to `path`; \"-\" is stdout (default \"-\")")
-	fs.StringVar(&c.StateDir, "state-dir", "", "`directory` for the identity cache (default $STATE_DIRECTORY, else $XDG_STATE_HOME/scimtrail, else ~/.local/state/scimtrail)")
+	fs.StringVar(&c.LogFile, "log-file", "", "write records as JSON lines to `path`; \"-\" is stdout (default: stdout when no other sink is configured)")
+	fs.StringVar(&c.StateDir, "state-dir", "", "`directory` for the identity cache and the spool (default $STATE_DIRECTORY, else $XDG_STATE_HOME/scimtrail, else ~/.local/state/scimtrail)")
+	fs.StringVar(&c.Spool.Dir, "spool-dir", "", "`directory` of the on-disk spool every record passes through (default <state-dir>/spool)")
+	fs.StringVar(&c.Spool.Sync, "spool-sync", "", "when the spool fsyncs: \"interval\" (group commit every --spool-sync-interval; a kill -9 loses nothing, a power loss the last interval) or \"always\" (before the IdP gets its answer) (default interval)")
+	fs.DurationVar(&c.Spool.SyncInterval, "spool-sync-interval", 0, "group-commit `period` of --spool-sync interval (default 200ms)")
+	fs.Int64Var(&c.Spool.MaxBytes, "spool-max-bytes", 0, "most `bytes` of records the spool holds for sinks that are behind (default 1073741824)")
+	fs.StringVar(&c.Spool.FullPolicy, "spool-full-policy", "", "when the spool is full: \"drop-oldest\" (counted and logged) or \"block\" (answer 503 with Retry-After to changes; nothing is forwarded unlogged) (default drop-oldest)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve the proxy over TLS with this PEM certificate `file` (with --tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key `file` for --tls-cert")
 	fs.StringVar(&c.Proxy.UpstreamCAFile, "upstream-ca-file", "", "trust only the CAs in this PEM `file` for an https upstream (default: system roots)")
@@ -164,7 +194,7 @@ func proxyFlags(c *config) *flag.FlagSet {
 	fs.Var(listFlag{items: &c.Proxy.TrustedProxies, split: true}, "trusted-proxies", "`CIDRs` of proxies whose X-Forwarded-For is believed, comma-separated or repeated (default none)")
 	fs.DurationVar(&c.Proxy.ReadHeaderTimeout, "read-header-timeout", 0, "client request header read `timeout` (default 10s)")
 	fs.DurationVar(&c.Proxy.IdleTimeout, "idle-timeout", 0, "client keep-alive idle `timeout` (default 2m0s)")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 0, "on SIGTERM, wait at most this `duration` for in-flight requests and the record queue (default 30s)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 0, "on SIGTERM, wait at most this `duration` for in-flight requests, and as long again for sinks to deliver what the spool holds; the rest stays for the next start (default 30s)")
 	fs.BoolVar(&c.Audit.SkipReads, "skip-reads", false, "do not record GET requests (default: every request is recorded)")
 	fs.BoolVar(&c.Lookup, "lookup", true, "read a resource the identity cache does not know back from the upstream, with the request's own credentials (before a DELETE, after a PATCH/PUT answered 204)")
 	fs.Var(listFlag{items: &c.Audit.Redact, split: true}, "redact", "extra attribute `names` whose values are redacted like password, comma-separated or repeated")

@@ -24,6 +24,7 @@ import (
 	"github.com/scimtrail/scimtrail/audit"
 	"github.com/scimtrail/scimtrail/exporter"
 	"github.com/scimtrail/scimtrail/exporter/file"
+	"github.com/scimtrail/scimtrail/exporter/spool"
 	"github.com/scimtrail/scimtrail/identity"
 	"github.com/scimtrail/scimtrail/proxy"
 )
@@ -101,16 +102,16 @@ type stack struct {
 	server               *http.Server
 	admin                *http.Server
 	reverse              *proxy.Reverse
-	queue                *exporter.Queue
-	sink                 *file.Sink
+	spool                *spool.Spool
+	sinks                []io.Closer // closed after the spool stops using them
 	cache                *identity.Store
 	ready                *atomic.Bool
 	served               chan error
 }
 
-// start wires identity cache → sink queue → audit pipeline → reverse proxy,
-// binds the listeners and serves. sink, when not nil, replaces the file sink
-// (the demo collects records in memory).
+// start wires identity cache → spool (with its sinks) → audit pipeline →
+// reverse proxy, binds the listeners and serves. sink, when not nil,
+// replaces the configured sinks (the demo collects records in memory).
 func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Registry, logger *slog.Logger, sink exporter.Sink) (*stack, error) {
 	st := &stack{ready: new(atomic.Bool), served: make(chan error, 2)}
 	ok := false
@@ -127,24 +128,27 @@ func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Regi
 	if st.cache, err = identity.Open(filepath.Join(dir, "identity.db"), identity.Options{}); err != nil {
 		return nil, err
 	}
-	if sink == nil {
-		if c.logFile() == file.Stdout {
-			st.sink = file.New(stdout)
-		} else if st.sink, err = file.Open(c.logFile()); err != nil {
+	if st.spool, err = spool.Open(c.spool(), spool.Options{Logger: logger, Registerer: reg}); err != nil {
+		return nil, err
+	}
+	sinks, err := st.openSinks(c, stdout, logger, sink)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sinks {
+		if err := st.spool.AddSink(s); err != nil {
 			return nil, err
 		}
-		sink = st.sink
 	}
-	st.queue = exporter.NewQueue(sink, exporter.QueueOptions{Name: "file", Logger: logger, Metrics: exporter.NewQueueMetrics(reg)})
-	if err := st.queue.Start(ctx); err != nil {
+	if err := st.spool.Start(ctx); err != nil {
 		return nil, err
 	}
 	idps, err := proxy.ParseIdPs(c.Proxy.IdPs)
 	if err != nil {
 		return nil, err
 	}
-	pipeline := audit.New(c.Audit, st.cache, st.queue, audit.Options{Logger: logger, Registerer: reg, IdPs: idps.Names()})
-	if st.reverse, err = proxy.NewReverse(c.Proxy, pipeline, logger); err != nil {
+	pipeline := audit.New(c.Audit, st.cache, st.spool, audit.Options{Logger: logger, Registerer: reg, IdPs: idps.Names()})
+	if st.reverse, err = proxy.NewReverse(c.Proxy, pipeline, logger, st.proxyOptions(c, reg, logger)...); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", c.listen())
@@ -170,7 +174,7 @@ func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Regi
 			return nil, fmt.Errorf("admin listen %s: %w", a, err)
 		}
 		st.adminAddr = aln.Addr().String()
-		st.admin = &http.Server{Handler: adminHandler(reg, st.ready), ReadHeaderTimeout: 10 * time.Second}
+		st.admin = &http.Server{Handler: adminHandler(reg, st.ready, st.spool), ReadHeaderTimeout: 10 * time.Second}
 		go func() { st.served <- serve(st.admin.Serve(aln)) }()
 	}
 	go func() {
@@ -185,6 +189,61 @@ func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Regi
 	return st, nil
 }
 
+// openSinks opens the configured sinks (or only the given one) and returns
+// their spool registrations. The stack closes them after the spool.
+func (st *stack) openSinks(c config, stdout io.Writer, logger *slog.Logger, given exporter.Sink) ([]spool.SinkConfig, error) {
+	if given != nil {
+		return []spool.SinkConfig{{Name: "records", Sink: given}}, nil
+	}
+	var out []spool.SinkConfig
+	if path := c.logFile(); path != "" {
+		var fs *file.Sink
+		if path == file.Stdout {
+			fs = file.New(stdout)
+		} else {
+			var err error
+			if fs, err = file.Open(path); err != nil {
+				return nil, err
+			}
+		}
+		st.sinks = append(st.sinks, fs)
+		out = append(out, spool.SinkConfig{Name: "file", Sink: fs})
+	}
+	return out, nil
+}
+
+// proxyOptions turns the spool's policies into the proxy's behaviour:
+// block refuses changes while the spool is full; always holds each answer
+// until its record is fsynced.
+func (st *stack) proxyOptions(c config, reg prometheus.Registerer, logger *slog.Logger) []proxy.Option {
+	var opts []proxy.Option
+	sc := c.spool()
+	if sc.FullPolicy == spool.Block {
+		refused := prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scimtrail_requests_refused_total",
+			Help: "Changes answered 503 without forwarding because the spool was full (spool-full-policy block).",
+		})
+		reg.MustRegister(refused)
+		var lastWarn atomic.Int64
+		opts = append(opts, proxy.WithAdmission(func(r *http.Request) bool {
+			if st.spool.Admit(r.Method) {
+				return true
+			}
+			refused.Inc()
+			if now := time.Now().UnixNano(); now-lastWarn.Load() > int64(time.Second) {
+				lastWarn.Store(now)
+				logger.Warn("scimtrail: spool full; refusing changes with 503 until sinks catch up",
+					"spool_bytes", st.spool.Bytes(), "spool_records", st.spool.Len())
+			}
+			return false
+		}, 0))
+	}
+	if sc.Sync == spool.SyncAlways {
+		opts = append(opts, proxy.WithRecordBeforeResponse())
+	}
+	return opts
+}
+
 func serve(err error) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -193,9 +252,10 @@ func serve(err error) error {
 }
 
 // shutdown drains in order: stop taking requests and finish those in
-// flight (each records before its handler returns), then the record queue,
-// then the sink and the cache. Each phase has its own timeout, so slow
-// requests cannot use up the time the queue needs to drain.
+// flight (each is in the spool before its handler returns), then let the
+// sinks deliver what the spool holds, then close the sinks and the cache.
+// Each phase has its own timeout, so slow requests cannot use up the time
+// the sinks need; what they could not deliver stays in the spool.
 func (st *stack) shutdown(timeout time.Duration) error {
 	st.ready.Store(false)
 	phase := func(name string, stop func(context.Context) error) error {
@@ -208,26 +268,41 @@ func (st *stack) shutdown(timeout time.Duration) error {
 	}
 	errs := []error{phase("proxy listener", st.server.Shutdown)}
 	st.reverse.Transport().CloseIdleConnections()
-	errs = append(errs, phase("record queue", st.queue.Shutdown))
+	errs = append(errs, phase("sinks", st.spool.Shutdown))
+	st.spool = nil
 	if st.admin != nil {
 		errs = append(errs, phase("admin listener", st.admin.Shutdown))
 	}
-	st.abort()
+	errs = append(errs, st.abort())
 	return errors.Join(errs...)
 }
 
 // abort closes what start opened; safe on a partly started stack.
-func (st *stack) abort() {
-	if st.sink != nil {
-		st.sink.Close()
+func (st *stack) abort() error {
+	var errs []error
+	if st.spool != nil {
+		// Not started or never drained: keep everything for the next start.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = st.spool.Shutdown(ctx)
+	}
+	for _, s := range st.sinks {
+		errs = append(errs, s.Close())
 	}
 	if st.cache != nil {
-		st.cache.Close()
+		errs = append(errs, st.cache.Close())
 	}
+	return errors.Join(errs...)
 }
 
-// adminHandler serves the operator endpoints.
-func adminHandler(reg *prometheus.Registry, ready *atomic.Bool) http.Handler {
+// behindAfter is how long a record may wait for a sink before /readyz calls
+// the sink behind.
+const behindAfter = 30 * time.Second
+
+// adminHandler serves the operator endpoints. /readyz answers 503 only
+// while the proxy is not serving; its body says, line by line, how each
+// sink and the spool are doing, so an operator sees which sink is behind.
+func adminHandler(reg *prometheus.Registry, ready *atomic.Bool, sp *spool.Spool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
@@ -237,8 +312,33 @@ func adminHandler(reg *prometheus.Registry, ready *atomic.Bool) http.Handler {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ready\n")
+		io.WriteString(w, spoolReport(sp))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	return mux
+}
+
+// spoolReport is the sinks' and the spool's part of /readyz.
+func spoolReport(sp *spool.Spool) string {
+	var b strings.Builder
+	for _, s := range sp.Status() {
+		switch {
+		case s.Behind(behindAfter):
+			fmt.Fprintf(&b, "sink %s: behind: %d records, oldest waiting %s", s.Name, s.Lag, s.OldestAge.Round(time.Second))
+			if s.LastError != "" {
+				fmt.Fprintf(&b, "; failing (%d attempts): %s", s.Failures, s.LastError)
+			}
+			b.WriteString("\n")
+		default:
+			fmt.Fprintf(&b, "sink %s: ok (%d records pending)\n", s.Name, s.Lag)
+		}
+	}
+	fmt.Fprintf(&b, "spool: %d records, %d bytes", sp.Len(), sp.Bytes())
+	if sp.Full() {
+		b.WriteString(", full")
+	}
+	b.WriteString("\n")
+	return b.String()
 }

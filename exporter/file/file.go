@@ -28,8 +28,9 @@ var ErrClosed = errors.New("file: sink closed")
 // lines, so concurrent Exports never interleave within a line. It is safe
 // for concurrent use. Make one with New or Open.
 //
-// Durability: a file is fsynced only by Close. Until the on-disk spool
-// arrives, a crash may lose what the OS had not yet written back.
+// Durability: for a file opened by Open, Export returns after an fsync, so
+// the spool never lets go of a record a power loss could still take from
+// the file. Writers given to New (and stdout) are not synced.
 type Sink struct {
 	mu     sync.Mutex
 	w      io.Writer
@@ -94,6 +95,11 @@ func (s *Sink) Export(ctx context.Context, recs []schema.Record) error {
 	if s.buf.Len() > 0 {
 		if _, err := s.w.Write(s.buf.Bytes()); err != nil {
 			return fmt.Errorf("file: write %s: %w", s.name, err)
+		}
+		if s.f != nil {
+			if err := s.f.Sync(); err != nil {
+				return fmt.Errorf("file: fsync %s: %w", s.name, err)
+			}
 		}
 	}
 	if len(encErrs) > 0 {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/scimtrail/scimtrail/exporter"
 	"github.com/scimtrail/scimtrail/exporter/file"
+	"github.com/scimtrail/scimtrail/exporter/spool"
 	"github.com/scimtrail/scimtrail/schema"
 )
 
@@ -261,25 +262,52 @@ func TestOpen_DashIsStdoutAndCloseLeavesItOpen(t *testing.T) {
 	}
 }
 
-func TestSink_UnderQueue(t *testing.T) {
-	var buf bytes.Buffer
+func TestSink_UnderSpool(t *testing.T) {
+	var buf syncBuffer
 	s := file.New(&buf)
-	q := exporter.NewQueue(s, exporter.QueueOptions{Name: "file"})
-	if err := q.Start(t.Context()); err != nil {
+	sp, err := spool.Open(spool.Config{Dir: t.TempDir()}, spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.AddSink(spool.SinkConfig{Name: "file", Sink: s}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	want := []schema.Record{fullRecord("1"), fullRecord("2"), fullRecord("3")}
 	for _, r := range want {
-		q.Offer(r)
+		if err := sp.Take(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	if err := q.Shutdown(ctx); err != nil {
+	if err := sp.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := decodeLines(t, buf.Bytes()); !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe to write from the spool's goroutine and
+// read from the test's.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
 }
 
 func ExampleNew() {
