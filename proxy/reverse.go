@@ -178,8 +178,10 @@ func (p *Reverse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.opts.admit != nil && !p.opts.admit(r) {
+		// No log line per refusal: a full spool refuses every change, and
+		// the admission function reports it (rate-limited, and counted).
 		w.Header().Set("Retry-After", strconv.Itoa(int(p.opts.retryAfter.Round(time.Second)/time.Second)))
-		p.refuse(w, r, http.StatusServiceUnavailable, "audit trail cannot record this request now; retry later")
+		writeSCIMError(w, http.StatusServiceUnavailable, "audit trail cannot record this request now; retry later")
 		return
 	}
 	p.serveCaptured(w, r)
