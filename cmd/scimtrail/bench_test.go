@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httputil"
@@ -11,22 +12,37 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scimtrail/scimtrail/exporter/kafka"
+	"github.com/scimtrail/scimtrail/exporter/spool"
+	"github.com/scimtrail/scimtrail/schema"
 )
 
 // BenchmarkStack_PatchUser sends an Okta-shaped deactivation PATCH from
-// parallel clients to the in-memory SCIM service three ways: directly, through
-// a plain httputil.ReverseProxy, and through scimtrail (capture, derivation,
-// identity cache, JSON-lines file). Client, proxy and service share the
-// machine, so the figures compare, they do not measure the proxy alone.
+// parallel clients to the in-memory SCIM service: directly, through a plain
+// httputil.ReverseProxy, and through scimtrail (capture, derivation,
+// identity cache, spool) with the file sink and with the Kafka sink (a
+// kfake broker in this process). Client, proxy, broker and service share
+// the machine, so the figures compare, they do not measure the proxy alone.
 func BenchmarkStack_PatchUser(b *testing.B) {
 	upstream := newUpstream(b)
-	c := config{Listen: "127.0.0.1:0", AdminListen: adminOff, LogFile: filepath.Join(b.TempDir(), "r.jsonl"),
-		StateDir: b.TempDir(), Lookup: true, Proxy: proxyConfigFor(upstream)}
-	st, err := start(b.Context(), c, io.Discard, prometheus.NewRegistry(), newLogger(io.Discard, "", ""), nil)
-	if err != nil {
-		b.Fatal(err)
+	port := freePort(b)
+	startBroker(b, port, "")
+	stacks := map[string]string{}
+	for _, sink := range []string{"file", "kafka"} {
+		c := config{Listen: "127.0.0.1:0", AdminListen: adminOff, StateDir: b.TempDir(), Lookup: true, Proxy: proxyConfigFor(upstream)}
+		if sink == "file" {
+			c.LogFile = filepath.Join(b.TempDir(), "r.jsonl")
+		} else {
+			c.Kafka.Brokers = []string{brokerAddr(port)}
+		}
+		st, err := start(b.Context(), c, io.Discard, prometheus.NewRegistry(), newLogger(io.Discard, "", ""), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.shutdown(10 * time.Second)
+		stacks[sink] = "http://" + st.proxyAddr
 	}
-	defer st.shutdown(10 * time.Second)
 	target, _ := url.Parse(upstream)
 	plain := newUpstreamHandler(b, &httputil.ReverseProxy{
 		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
@@ -44,7 +60,7 @@ func BenchmarkStack_PatchUser(b *testing.B) {
 	id := loc[strings.LastIndex(loc, "/")+1:]
 	const patch = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`
 	for _, via := range []struct{ name, base string }{
-		{"direct", upstream}, {"httputil", plain}, {"scimtrail", "http://" + st.proxyAddr},
+		{"direct", upstream}, {"httputil", plain}, {"scimtrail-file", stacks["file"]}, {"scimtrail-kafka", stacks["kafka"]},
 	} {
 		b.Run(via.name, func(b *testing.B) {
 			u := via.base + "/scim/v2/Users/" + id
@@ -64,4 +80,52 @@ func BenchmarkStack_PatchUser(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkSpoolToKafka is the delivery path alone: records taken into the
+// spool from parallel goroutines and produced to a kfake broker, timed
+// until the sink has acknowledged the last one.
+func BenchmarkSpoolToKafka(b *testing.B) {
+	port := freePort(b)
+	startBroker(b, port, "")
+	reg := prometheus.NewRegistry()
+	sp, err := spool.Open(spool.Config{Dir: b.TempDir()}, spool.Options{Registerer: reg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ks, err := kafka.New(kafka.Config{Brokers: []string{brokerAddr(port)}}, kafka.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ks.Close()
+	if err := sp.AddSink(spool.SinkConfig{Name: "kafka", Sink: ks}); err != nil {
+		b.Fatal(err)
+	}
+	if err := sp.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	rec := schema.Record{
+		ID: "0190b1a0-0000-7000-8000-000000000001", Timestamp: time.Now().UTC(), IdPName: "okta", Action: http.MethodPatch,
+		ResourceType: schema.ResourceUser, ResourceID: "2819c223-7f76-453a-919d-413861904646", UserEmail: "bjensen@example.com",
+		IdPResourceID: "00u1abcd", Outcome: schema.OutcomeSuccess, StatusCode: 200, Path: "/scim/v2/Users/2819c223-7f76-453a-919d-413861904646",
+		RequestBody: `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}` + strings.Repeat(" ", 600),
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := sp.Take(context.Background(), rec); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	for sp.Len() > 0 {
+		time.Sleep(100 * time.Microsecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sp.Shutdown(ctx)
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -60,56 +58,31 @@ func buildBinary(t *testing.T) string {
 // provisioning cycle, stops it with SIGTERM and reads the records it
 // flushed: one per request, and exit status 0.
 func TestBinary_SIGTERMDrainsAndExitsZero(t *testing.T) {
-	bin := buildBinary(t)
 	backend := httptest.NewServer(scimtest.NewBackend(scimtest.Options{}))
 	defer backend.Close()
 	records := filepath.Join(t.TempDir(), "records.jsonl")
-
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "proxy", "--upstream", backend.URL, "--listen", "127.0.0.1:0",
-		"--admin-listen", "127.0.0.1:0", "--log-file", records, "--state-dir", t.TempDir(), "--log-format", "json",
+	p := startBinary(t, "--upstream", backend.URL, "--log-file", records, "--state-dir", t.TempDir(),
 		"--idp", "okta=user-agent:Okta SCIM Client", "--idp", "entra=path-prefix:/scim/entra")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// The first log line says where it listens.
-	lines := bufio.NewScanner(stderr)
-	var started struct{ Listen, Admin string }
-	for lines.Scan() {
-		if err := json.Unmarshal(lines.Bytes(), &started); err == nil && started.Listen != "" {
-			break
-		}
-	}
-	if started.Listen == "" {
-		t.Fatalf("no start-up line; exit: %v", cmd.Wait())
-	}
-	go func() { // keep draining stderr so the process never blocks on it
-		for lines.Scan() {
-		}
-	}()
 	client := &http.Client{Transport: &http.Transport{}}
 	for _, probe := range []string{"/healthz", "/readyz"} {
-		resp, err := client.Get("http://" + started.Admin + probe)
+		resp, err := client.Get("http://" + p.admin + probe)
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: %v %v", probe, resp, err)
 		}
 		resp.Body.Close()
 	}
 	steps := scimtest.OktaCycle()
-	if _, err := scimtest.Run(ctx, client, map[string]string{"okta": "http://" + started.Listen + "/scim/v2"}, nil, steps); err != nil {
+	if _, err := scimtest.Run(ctx, client, map[string]string{"okta": "http://" + p.listen + "/scim/v2"}, nil, steps); err != nil {
 		t.Fatal(err)
 	}
 	client.CloseIdleConnections()
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Wait(); err != nil {
+	if err := p.cmd.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v, want status 0", err)
 	}
 	raw, err := os.ReadFile(records)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/scimtrail/scimtrail/audit"
 	"github.com/scimtrail/scimtrail/exporter/file"
+	"github.com/scimtrail/scimtrail/exporter/kafka"
 	"github.com/scimtrail/scimtrail/exporter/spool"
 	"github.com/scimtrail/scimtrail/proxy"
 )
@@ -35,6 +36,8 @@ type config struct {
 	Audit audit.Config
 	// Spool.Dir defaults to <StateDir>/spool.
 	Spool spool.Config
+	// Kafka is the Kafka sink, on when Kafka.Brokers is set.
+	Kafka kafka.Config
 	// Listen is the proxy's address. Default ":8080".
 	Listen string
 	// AdminListen serves /healthz, /readyz and /metrics. Default
@@ -73,7 +76,7 @@ func (c config) logFile() string {
 	return c.LogFile
 }
 
-func (c config) hasOtherSink() bool { return false }
+func (c config) hasOtherSink() bool { return len(c.Kafka.Brokers) > 0 }
 
 // spool is the spool's configuration with its directory defaulted.
 func (c config) spool() spool.Config {
@@ -117,6 +120,9 @@ func orString(v, def string) string {
 // validate reports every problem, each naming its key in quotes.
 func (c config) validate() error {
 	errs := []error{c.Proxy.Validate(), c.spool().Validate()}
+	if len(c.Kafka.Brokers) > 0 {
+		errs = append(errs, c.Kafka.Validate())
+	}
 	if _, _, err := net.SplitHostPort(c.listen()); err != nil {
 		errs = append(errs, fmt.Errorf(`"listen": %q is not host:port`, c.Listen))
 	}
@@ -194,6 +200,7 @@ func proxyFlags(c *config) *flag.FlagSet {
 	fs.Var(listFlag{items: &c.Proxy.TrustedProxies, split: true}, "trusted-proxies", "`CIDRs` of proxies whose X-Forwarded-For is believed, comma-separated or repeated (default none)")
 	fs.DurationVar(&c.Proxy.ReadHeaderTimeout, "read-header-timeout", 0, "client request header read `timeout` (default 10s)")
 	fs.DurationVar(&c.Proxy.IdleTimeout, "idle-timeout", 0, "client keep-alive idle `timeout` (default 2m0s)")
+	kafkaFlags(fs, &c.Kafka)
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 0, "on SIGTERM, wait at most this `duration` for in-flight requests, and as long again for sinks to deliver what the spool holds; the rest stays for the next start (default 30s)")
 	fs.BoolVar(&c.Audit.SkipReads, "skip-reads", false, "do not record GET requests (default: every request is recorded)")
 	fs.BoolVar(&c.Lookup, "lookup", true, "read a resource the identity cache does not know back from the upstream, with the request's own credentials (before a DELETE, after a PATCH/PUT answered 204)")
@@ -201,6 +208,31 @@ func proxyFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.LogLevel, "log-level", "", "the program's own log `level`: debug, info, warn, error (default info)")
 	fs.StringVar(&c.LogFormat, "log-format", "", "the program's own log `format` on stderr: text or json (default text)")
 	return fs
+}
+
+// kafkaFlags binds the Kafka sink's settings; their defaults are the
+// kafka package's.
+func kafkaFlags(fs *flag.FlagSet, k *kafka.Config) {
+	fs.Var(listFlag{items: &k.Brokers, split: true}, "kafka-brokers", "send records to Kafka through these bootstrap `brokers` (host:port, comma-separated or repeated); off when empty")
+	fs.StringVar(&k.Topic, "kafka-topic", "", "Kafka `topic` (default \""+kafka.DefaultTopic+"\")")
+	fs.StringVar(&k.Encoding, "kafka-encoding", "", "message value `encoding`: json (the record) or otlp_proto (an OTLP ExportLogsServiceRequest) (default json)")
+	fs.StringVar(&k.Compression, "kafka-compression", "", "record batch `codec`: none, gzip, snappy, lz4, zstd (default none)")
+	fs.StringVar(&k.RequiredAcks, "kafka-required-acks", "", "`acks`: all, one or none (default all)")
+	fs.IntVar(&k.MaxMessageBytes, "kafka-max-message-bytes", 0, "largest record batch in `bytes`, at most the topic's max.message.bytes; a bigger record has its request_body cut and is marked body_truncated (default 1000000)")
+	fs.IntVar(&k.BatchSize, "kafka-batch-size", 0, "most `messages` per produce request (default 512)")
+	fs.DurationVar(&k.BatchTimeout, "kafka-batch-timeout", 0, "how long a batch waits for more messages (default 1µs: the spool hands over whole batches)")
+	fs.DurationVar(&k.WriteTimeout, "kafka-write-timeout", 0, "bound on each produce request (default 10s)")
+	fs.DurationVar(&k.DialTimeout, "kafka-dial-timeout", 0, "bound on connecting to a broker, TLS and SASL included (default 5s)")
+	fs.StringVar(&k.ClientID, "kafka-client-id", "", "client `id` sent to the brokers (default \""+kafka.DefaultClientID+"\")")
+	fs.BoolVar(&k.AllowAutoTopicCreation, "kafka-auto-create-topic", false, "let the broker create a missing topic (default false: a missing topic is an error naming it)")
+	fs.BoolVar(&k.TLS.Enabled, "kafka-tls", false, "connect to the brokers over TLS (always verified)")
+	fs.StringVar(&k.TLS.CAFile, "kafka-tls-ca", "", "trust only the CAs in this PEM `file` for the brokers (default: system roots)")
+	fs.StringVar(&k.TLS.CertFile, "kafka-tls-cert", "", "client certificate PEM `file` for mutual TLS (with --kafka-tls-key)")
+	fs.StringVar(&k.TLS.KeyFile, "kafka-tls-key", "", "client key PEM `file` for --kafka-tls-cert")
+	fs.StringVar(&k.TLS.ServerName, "kafka-tls-server-name", "", "`name` the brokers' certificates must carry (default: the host dialed)")
+	fs.StringVar(&k.SASL.Mechanism, "kafka-sasl-mechanism", "", "SASL `mechanism`: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default none)")
+	fs.StringVar(&k.SASL.Username, "kafka-sasl-username", "", "SASL `user`")
+	fs.StringVar(&k.SASL.Password, "kafka-sasl-password", "", "SASL `password`; prefer the config file with ${ENV}, as a flag it shows in the process list")
 }
 
 // parseProxyConfig reads flags, then the YAML file for every key not given

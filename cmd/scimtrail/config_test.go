@@ -12,6 +12,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/scimtrail/scimtrail/audit"
+	"github.com/scimtrail/scimtrail/exporter/kafka"
+	"github.com/scimtrail/scimtrail/exporter/spool"
 	"github.com/scimtrail/scimtrail/proxy"
 )
 
@@ -44,7 +46,18 @@ func TestConfig_ValidFileFillsEveryKey(t *testing.T) {
 			ReadHeaderTimeout: 5 * time.Second,
 			IdleTimeout:       60 * time.Second,
 		},
-		Audit:           audit.Config{SkipReads: true, DisableLookup: true, Redact: []string{"pin", "secretAnswer"}},
+		Audit: audit.Config{SkipReads: true, DisableLookup: true, Redact: []string{"pin", "secretAnswer"}},
+		Spool: spool.Config{Dir: "/var/lib/scimtrail/spool", Sync: spool.SyncAlways, SyncInterval: 100 * time.Millisecond,
+			MaxBytes: 512 << 20, FullPolicy: spool.Block},
+		Kafka: kafka.Config{
+			Brokers: []string{"kafka-1.internal:9093", "kafka-2.internal:9093"}, Topic: "scim-audit",
+			Encoding: kafka.EncodingOTLPProto, Compression: "zstd", RequiredAcks: "all", MaxMessageBytes: 2_000_000,
+			BatchSize: 200, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 15 * time.Second, DialTimeout: 3 * time.Second,
+			ClientID: "scimtrail-prod",
+			TLS: kafka.TLSConfig{Enabled: true, CAFile: "/etc/scimtrail/kafka-ca.pem", CertFile: "/etc/scimtrail/kafka.crt",
+				KeyFile: "/etc/scimtrail/kafka.key", ServerName: "kafka.internal"},
+			SASL: kafka.SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "scimtrail", Password: "changeme"},
+		},
 		Listen:          ":8443",
 		AdminListen:     "0.0.0.0:9464",
 		TLSCert:         "/etc/scimtrail/tls.crt",
@@ -81,7 +94,7 @@ func TestConfig_Defaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.listen() != ":8080" || c.adminListen() != "127.0.0.1:9464" || c.logFile() != "-" ||
+	if c.listen() != ":8080" || c.adminListen() != "127.0.0.1:9464" || c.logFile() != "-" || c.spool().Dir != "/var/lib/scimtrail-systemd/spool" ||
 		c.stateDir() != "/var/lib/scimtrail-systemd" || c.shutdownTimeout() != 30*time.Second || c.Audit.DisableLookup {
 		t.Errorf("defaults: %+v", c)
 	}

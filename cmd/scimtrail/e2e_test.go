@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scimtrail/scimtrail/exporter/spool"
 	"github.com/scimtrail/scimtrail/internal/scimtest"
 	"github.com/scimtrail/scimtrail/proxy"
 	"github.com/scimtrail/scimtrail/schema"
@@ -52,6 +53,9 @@ type e2eOptions struct {
 	stateDir       string // reuse a state dir (restart tests)
 	backend        *scimtest.Backend
 	noLookup       bool
+	kafka          []string     // Kafka brokers: the Kafka sink is on
+	spool          spool.Config // spool settings (Dir defaults under stateDir)
+	noLogFile      bool         // Kafka alone
 }
 
 func startE2E(t *testing.T, o e2eOptions) *e2e {
@@ -74,8 +78,12 @@ func startE2E(t *testing.T, o e2eOptions) *e2e {
 	e.logFile = filepath.Join(t.TempDir(), "records.jsonl")
 	e.upstream = "http://" + ln.Addr().String()
 	c := config{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", LogFile: e.logFile, StateDir: e.stateDir,
-		Lookup: !o.noLookup, Proxy: proxyConfigFor(e.upstream)}
+		Lookup: !o.noLookup, Proxy: proxyConfigFor(e.upstream), Spool: o.spool}
 	c.Audit.DisableLookup = o.noLookup
+	c.Kafka.Brokers = o.kafka
+	if o.noLogFile {
+		c.LogFile = ""
+	}
 	if err := c.validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -24,9 +24,11 @@ import (
 	"github.com/scimtrail/scimtrail/audit"
 	"github.com/scimtrail/scimtrail/exporter"
 	"github.com/scimtrail/scimtrail/exporter/file"
+	"github.com/scimtrail/scimtrail/exporter/kafka"
 	"github.com/scimtrail/scimtrail/exporter/spool"
 	"github.com/scimtrail/scimtrail/identity"
 	"github.com/scimtrail/scimtrail/proxy"
+	"github.com/scimtrail/scimtrail/schema"
 )
 
 func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -198,27 +200,43 @@ func (st *stack) openSinks(c config, stdout io.Writer, logger *slog.Logger, give
 	var out []spool.SinkConfig
 	if path := c.logFile(); path != "" {
 		var fs *file.Sink
+		var linger time.Duration
 		if path == file.Stdout {
 			fs = file.New(stdout)
 		} else {
+			// A file is fsynced after each Export; lingering makes that a
+			// group commit, like the spool's own, not an fsync per record.
+			linger = c.Spool.SyncInterval
+			if linger <= 0 {
+				linger = spool.DefaultSyncInterval
+			}
 			var err error
 			if fs, err = file.Open(path); err != nil {
 				return nil, err
 			}
 		}
 		st.sinks = append(st.sinks, fs)
-		out = append(out, spool.SinkConfig{Name: "file", Sink: fs})
+		out = append(out, spool.SinkConfig{Name: "file", Sink: fs, Linger: linger})
+	}
+	if len(c.Kafka.Brokers) > 0 {
+		ks, err := kafka.New(c.Kafka, kafka.Options{Logger: logger, Resource: schema.Resource{ServiceVersion: buildVersion()}})
+		if err != nil {
+			return nil, err
+		}
+		st.sinks = append(st.sinks, ks)
+		out = append(out, spool.SinkConfig{Name: "kafka", Sink: ks})
 	}
 	return out, nil
 }
 
-// proxyOptions turns the spool's policies into the proxy's behaviour:
-// block refuses changes while the spool is full; always holds each answer
-// until its record is fsynced.
+// proxyOptions turns the spool's policies into the proxy's behaviour. Each
+// answer is held until its record is in the spool (handed to the OS, and
+// fsynced under --spool-sync always), so a kill -9 cannot lose the record
+// of a request the IdP saw answered; block refuses changes while the spool
+// is full.
 func (st *stack) proxyOptions(c config, reg prometheus.Registerer, logger *slog.Logger) []proxy.Option {
 	var opts []proxy.Option
-	sc := c.spool()
-	if sc.FullPolicy == spool.Block {
+	if c.spool().FullPolicy == spool.Block {
 		refused := prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scimtrail_requests_refused_total",
 			Help: "Changes answered 503 without forwarding because the spool was full (spool-full-policy block).",
@@ -238,10 +256,7 @@ func (st *stack) proxyOptions(c config, reg prometheus.Registerer, logger *slog.
 			return false
 		}, 0))
 	}
-	if sc.Sync == spool.SyncAlways {
-		opts = append(opts, proxy.WithRecordBeforeResponse())
-	}
-	return opts
+	return append(opts, proxy.WithRecordBeforeResponse())
 }
 
 func serve(err error) error {

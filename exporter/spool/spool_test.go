@@ -242,10 +242,7 @@ func TestSpool_SinkOutageThenRestartLosesNothing(t *testing.T) {
 		t.Fatal("Shutdown with a failing sink returned nil, want the records-kept error")
 	}
 	up := newMemSink()
-	h2 := open(t, dir, spool.Config{}, spool.SinkConfig{Name: "kafka", Sink: up})
-	if h2.sp.Len() != 50 {
-		t.Fatalf("reopened spool holds %d records, want 50", h2.sp.Len())
-	}
+	open(t, dir, spool.Config{}, spool.SinkConfig{Name: "kafka", Sink: up})
 	waitFor(t, "50 records after restart", func() bool { return len(up.ids()) == 50 })
 	equal(t, "delivered after restart", up.ids(), ids(0, 50))
 }

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/scimtrail/scimtrail/internal/scimtest"
+)
+
+// running is the real binary started by startBinary.
+type running struct {
+	cmd           *exec.Cmd
+	listen, admin string
+}
+
+// startBinary runs "scimtrail proxy" with args (plus loopback listeners
+// and JSON logs) and waits for its start-up line.
+func startBinary(t *testing.T, args ...string) *running {
+	t.Helper()
+	bin := buildBinary(t)
+	args = append([]string{"proxy", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json"}, args...)
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill() // only the process this test started
+			cmd.Wait()
+		}
+	})
+	lines := bufio.NewScanner(stderr)
+	var started struct{ Listen, Admin string }
+	for lines.Scan() {
+		if err := json.Unmarshal(lines.Bytes(), &started); err == nil && started.Listen != "" {
+			break
+		}
+	}
+	if started.Listen == "" {
+		t.Fatalf("no start-up line; exit: %v", cmd.Wait())
+	}
+	go func() { // keep draining stderr so the process never blocks on it
+		for lines.Scan() {
+		}
+	}()
+	return &running{cmd: cmd, listen: started.Listen, admin: started.Admin}
+}
+
+// kill9 ends the process with SIGKILL: no deferred code, no drain.
+func (r *running) kill9(t *testing.T) {
+	t.Helper()
+	if err := r.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	r.cmd.Wait()
+}
+
+// Records of requests the IdP saw answered survive a kill -9 while the
+// broker is down: the next start, on the same spool, delivers them all.
+func TestBinary_KillNineWhileBrokerDownLosesNothing(t *testing.T) {
+	backend := httptest.NewServer(scimtest.NewBackend(scimtest.Options{}))
+	defer backend.Close()
+	port := freePort(t)
+	state := t.TempDir()
+	args := []string{"--upstream", backend.URL, "--state-dir", state, "--kafka-brokers", brokerAddr(port),
+		"--idp", "okta=user-agent:Okta SCIM Client"}
+
+	first := startBinary(t, args...)
+	const n = 300
+	for i, code := range createUsers(t, "http://"+first.listen, 0, n) {
+		if code != http.StatusCreated {
+			t.Fatalf("request %d answered %d", i, code)
+		}
+	}
+	first.kill9(t)
+
+	startBroker(t, port, "")
+	second := startBinary(t, args...)
+	got := emails(t, consume(t, brokerAddr(port), func(rs []*kgo.Record) bool {
+		return len(missing(emails(t, rs), 0, n)) == 0
+	}))
+	if m := missing(got, 0, n); len(m) > 0 {
+		t.Fatalf("%d records lost to kill -9, first %s", len(m), m[0])
+	}
+	want := `scimtrail_sink_records_delivered_total{sink="kafka"} ` + strconv.Itoa(n)
+	waitFor(t, "the second process to report the delivery", func() bool {
+		return strings.Contains(httpGet(t, "http://"+second.admin+"/metrics"), want)
+	})
+	second.kill9(t)
+}
