@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -67,36 +68,50 @@ func (r *running) kill9(t *testing.T) {
 	r.cmd.Wait()
 }
 
-// Records of requests the IdP saw answered survive a kill -9 while the
-// broker is down: the next start, on the same spool, delivers them all.
-func TestBinary_KillNineWhileBrokerDownLosesNothing(t *testing.T) {
-	backend := httptest.NewServer(scimtest.NewBackend(scimtest.Options{}))
-	defer backend.Close()
-	port := freePort(t)
-	state := t.TempDir()
-	args := []string{"--upstream", backend.URL, "--state-dir", state, "--kafka-brokers", brokerAddr(port),
-		"--idp", "okta=user-agent:Okta SCIM Client"}
+// Records of requests the IdP saw answered survive the process ending
+// while the broker is down, by kill -9 or by SIGTERM whose grace runs out:
+// the next start, on the same spool, delivers them all.
+func TestBinary_StopWhileBrokerDownLosesNothing(t *testing.T) {
+	for _, how := range []string{"kill -9", "SIGTERM"} {
+		t.Run(how, func(t *testing.T) {
+			backend := httptest.NewServer(scimtest.NewBackend(scimtest.Options{}))
+			defer backend.Close()
+			port := freePort(t)
+			args := []string{"--upstream", backend.URL, "--state-dir", t.TempDir(), "--kafka-brokers", brokerAddr(port),
+				"--idp", "okta=user-agent:Okta SCIM Client", "--shutdown-timeout", "500ms"}
 
-	first := startBinary(t, args...)
-	const n = 300
-	for i, code := range createUsers(t, "http://"+first.listen, 0, n) {
-		if code != http.StatusCreated {
-			t.Fatalf("request %d answered %d", i, code)
-		}
-	}
-	first.kill9(t)
+			first := startBinary(t, args...)
+			const n = 300
+			for i, code := range createUsers(t, "http://"+first.listen, 0, n) {
+				if code != http.StatusCreated {
+					t.Fatalf("request %d answered %d", i, code)
+				}
+			}
+			if how == "kill -9" {
+				first.kill9(t)
+			} else {
+				if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+				// Records kept for the next start are not a failed shutdown.
+				if err := first.cmd.Wait(); err != nil {
+					t.Fatalf("exit after SIGTERM with the broker down: %v, want status 0", err)
+				}
+			}
 
-	startBroker(t, port, "")
-	second := startBinary(t, args...)
-	got := emails(t, consume(t, brokerAddr(port), func(rs []*kgo.Record) bool {
-		return len(missing(emails(t, rs), 0, n)) == 0
-	}))
-	if m := missing(got, 0, n); len(m) > 0 {
-		t.Fatalf("%d records lost to kill -9, first %s", len(m), m[0])
+			startBroker(t, port, "")
+			second := startBinary(t, args...)
+			got := emails(t, consume(t, brokerAddr(port), func(rs []*kgo.Record) bool {
+				return len(missing(emails(t, rs), 0, n)) == 0
+			}))
+			if m := missing(got, 0, n); len(m) > 0 {
+				t.Fatalf("%d records lost, first %s", len(m), m[0])
+			}
+			want := `scimtrail_sink_records_delivered_total{sink="kafka"} ` + strconv.Itoa(n)
+			waitFor(t, "the second process to report the delivery", func() bool {
+				return strings.Contains(httpGet(t, "http://"+second.admin+"/metrics"), want)
+			})
+			second.kill9(t)
+		})
 	}
-	want := `scimtrail_sink_records_delivered_total{sink="kafka"} ` + strconv.Itoa(n)
-	waitFor(t, "the second process to report the delivery", func() bool {
-		return strings.Contains(httpGet(t, "http://"+second.admin+"/metrics"), want)
-	})
-	second.kill9(t)
 }

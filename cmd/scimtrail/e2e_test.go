@@ -56,6 +56,7 @@ type e2eOptions struct {
 	kafka          []string     // Kafka brokers: the Kafka sink is on
 	spool          spool.Config // spool settings (Dir defaults under stateDir)
 	noLogFile      bool         // Kafka alone
+	kafkaTopic     string
 }
 
 func startE2E(t *testing.T, o e2eOptions) *e2e {
@@ -81,6 +82,7 @@ func startE2E(t *testing.T, o e2eOptions) *e2e {
 		Lookup: !o.noLookup, Proxy: proxyConfigFor(e.upstream), Spool: o.spool}
 	c.Audit.DisableLookup = o.noLookup
 	c.Kafka.Brokers = o.kafka
+	c.Kafka.Topic = o.kafkaTopic
 	if o.noLogFile {
 		c.LogFile = ""
 	}

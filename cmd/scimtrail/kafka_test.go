@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -401,4 +402,36 @@ func (e *e2e) metric(name, match string) float64 {
 		}
 	}
 	return 0
+}
+
+// A topic that does not exist (auto-create off) is a permanent error: the
+// records go to the dead-letter file, naming the topic, instead of blocking
+// the sink forever.
+func TestE2E_KafkaMissingTopicGoesToDeadLetterFile(t *testing.T) {
+	port := freePort(t)
+	startBroker(t, port, "")
+	e := startE2E(t, e2eOptions{kafka: []string{brokerAddr(port)}, noLogFile: true, kafkaTopic: "no-such-topic"})
+	createUsers(t, e.base, 0, 3)
+	e.stop()
+	raw := mustRead(t, filepath.Join(e.stateDir, "spool", spool.DeadLetterFileName))
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d dead letters, want 3:\n%s", len(lines), raw)
+	}
+	for _, l := range lines {
+		var dl struct {
+			Sink   string        `json:"sink"`
+			Error  string        `json:"error"`
+			Record schema.Record `json:"record"`
+		}
+		if err := json.Unmarshal([]byte(l), &dl); err != nil {
+			t.Fatal(err)
+		}
+		if dl.Sink != "kafka" || !strings.Contains(dl.Error, `"no-such-topic"`) || dl.Record.UserEmail == "" {
+			t.Fatalf("dead letter = %s", l)
+		}
+	}
+	if got := e.metric("scimtrail_sink_records_dead_lettered_total", `sink="kafka"`); got != 3 {
+		t.Fatalf("dead_lettered_total = %v, want 3", got)
+	}
 }

@@ -109,13 +109,15 @@ type stack struct {
 	cache                *identity.Store
 	ready                *atomic.Bool
 	served               chan error
+	log                  *slog.Logger
+	spoolDir             string
 }
 
 // start wires identity cache → spool (with its sinks) → audit pipeline →
 // reverse proxy, binds the listeners and serves. sink, when not nil,
 // replaces the configured sinks (the demo collects records in memory).
 func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Registry, logger *slog.Logger, sink exporter.Sink) (*stack, error) {
-	st := &stack{ready: new(atomic.Bool), served: make(chan error, 2)}
+	st := &stack{ready: new(atomic.Bool), served: make(chan error, 2), log: logger, spoolDir: c.spool().Dir}
 	ok := false
 	defer func() {
 		if !ok {
@@ -283,7 +285,12 @@ func (st *stack) shutdown(timeout time.Duration) error {
 	}
 	errs := []error{phase("proxy listener", st.server.Shutdown)}
 	st.reverse.Transport().CloseIdleConnections()
-	errs = append(errs, phase("sinks", st.spool.Shutdown))
+	if err := phase("sinks", st.spool.Shutdown); errors.Is(err, spool.ErrNotDrained) {
+		// Expected when a sink is down: the records wait in the spool.
+		st.log.Warn("scimtrail: shutdown: "+err.Error(), "spool_dir", st.spoolDir)
+	} else {
+		errs = append(errs, err)
+	}
 	st.spool = nil
 	if st.admin != nil {
 		errs = append(errs, phase("admin listener", st.admin.Shutdown))

@@ -68,6 +68,10 @@ var (
 	ErrFull = errors.New("spool: full")
 	// ErrClosed is returned by Take after Shutdown began.
 	ErrClosed = errors.New("spool: closed")
+	// ErrNotDrained is returned (wrapped) by Shutdown when sinks had not
+	// delivered everything by its deadline: the rest is kept for the next
+	// Open, nothing is lost.
+	ErrNotDrained = errors.New("spool: sinks not caught up")
 )
 
 var (
@@ -555,8 +559,8 @@ func (s *Spool) wake() {
 
 // Shutdown stops taking records, commits what was taken, lets every sink
 // deliver what it can until it has caught up or ctx ends, and closes the
-// file; undelivered records stay for the next Open. It returns ctx's error
-// when sinks were still behind.
+// file; undelivered records stay for the next Open. It returns an error
+// wrapping ErrNotDrained when sinks were still behind.
 func (s *Spool) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -578,7 +582,7 @@ func (s *Spool) Shutdown(ctx context.Context) error {
 		select {
 		case <-c.done:
 		case <-ctx.Done():
-			behind = fmt.Errorf("spool: sinks not caught up, %d records kept for the next start: %w", s.Len(), ctx.Err())
+			behind = fmt.Errorf("%w: %d records kept for the next start (%w)", ErrNotDrained, s.Len(), ctx.Err())
 		}
 		if behind != nil {
 			break

@@ -238,8 +238,8 @@ func TestSpool_SinkOutageThenRestartLosesNothing(t *testing.T) {
 	h := open(t, dir, spool.Config{}, spool.SinkConfig{Name: "kafka", Sink: down})
 	h.take(0, 50, http.MethodPost)
 	waitFor(t, "a retried export", func() bool { return h.counter("scimtrail_sink_retries_total", "sink", "kafka") >= 2 })
-	if err := h.shutdown(50 * time.Millisecond); err == nil {
-		t.Fatal("Shutdown with a failing sink returned nil, want the records-kept error")
+	if err := h.shutdown(50 * time.Millisecond); !errors.Is(err, spool.ErrNotDrained) {
+		t.Fatalf("Shutdown with a failing sink = %v, want ErrNotDrained", err)
 	}
 	up := newMemSink()
 	open(t, dir, spool.Config{}, spool.SinkConfig{Name: "kafka", Sink: up})
