@@ -219,6 +219,7 @@ func (s *Spool) updateCursors(c *consumer, cursor uint64, stale []string) error 
 
 func (c *consumer) run(ctx context.Context) {
 	defer close(c.done)
+	lastRound := false
 	for {
 		wake := c.s.changed()
 		recs, seqs, last, err := c.s.read(c.cursor.Load(), c.cfg.BatchSize, c.cfg.BatchBytes)
@@ -238,7 +239,13 @@ func (c *consumer) run(ctx context.Context) {
 			case <-wake:
 				continue
 			case <-c.s.drain:
-				// Shutdown: nothing new can arrive, and we have it all.
+				// Shutdown: the writer has finished, so nothing new can
+				// arrive; go round once more in case its last group came
+				// in after our read.
+				if !lastRound {
+					lastRound = true
+					continue
+				}
 				return
 			case <-ctx.Done():
 				return

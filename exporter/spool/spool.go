@@ -414,9 +414,6 @@ func (s *Spool) writeLoop() {
 
 func (s *Spool) commitGroup(batch []*appendReq) {
 	err := s.commit(batch)
-	if err == nil && s.cfg.sync() == SyncAlways {
-		err = s.fsync()
-	}
 	if err != nil {
 		s.failedAt.Store(s.now().UnixNano())
 		s.m.dropped.WithLabelValues("write_error").Add(float64(len(batch)))
@@ -424,6 +421,17 @@ func (s *Spool) commitGroup(batch []*appendReq) {
 			s.log.Error("spool: write failed; records not kept", "records", len(batch), "error", err)
 		}
 		err = fmt.Errorf("spool: write: %w", err)
+	} else if s.cfg.sync() == SyncAlways {
+		if ferr := s.fsync(); ferr != nil {
+			// The records are in the file, only not yet on stable
+			// storage: they are kept, and the next fsync may succeed.
+			// Under block, changes are refused for a moment, as after a
+			// failed write.
+			s.failedAt.Store(s.now().UnixNano())
+			if s.warnWrite.allow(s.now()) {
+				s.log.Error("spool: fsync failed; records kept but not yet durable", "records", len(batch), "error", ferr)
+			}
+		}
 	} else {
 		s.failedAt.Store(0)
 	}
