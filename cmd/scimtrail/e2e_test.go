@@ -57,6 +57,7 @@ type e2eOptions struct {
 	spool          spool.Config // spool settings (Dir defaults under stateDir)
 	noLogFile      bool         // Kafka alone
 	kafkaTopic     string
+	kafkaEncoding  string
 }
 
 func startE2E(t *testing.T, o e2eOptions) *e2e {
@@ -83,6 +84,7 @@ func startE2E(t *testing.T, o e2eOptions) *e2e {
 	c.Audit.DisableLookup = o.noLookup
 	c.Kafka.Brokers = o.kafka
 	c.Kafka.Topic = o.kafkaTopic
+	c.Kafka.Encoding = o.kafkaEncoding
 	if o.noLogFile {
 		c.LogFile = ""
 	}

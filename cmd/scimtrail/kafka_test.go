@@ -17,6 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/scimtrail/scimtrail/exporter/kafka"
 	"github.com/scimtrail/scimtrail/exporter/spool"
@@ -433,5 +434,43 @@ func TestE2E_KafkaMissingTopicGoesToDeadLetterFile(t *testing.T) {
 	}
 	if got := e.metric("scimtrail_sink_records_dead_lettered_total", `sink="kafka"`); got != 3 {
 		t.Fatalf("dead_lettered_total = %v, want 3", got)
+	}
+}
+
+// With --kafka-encoding otlp_proto each value is an OTLP
+// ExportLogsServiceRequest that pdata decodes back to the file's records.
+func TestE2E_KafkaOTLPProtoDecodesToTheRecords(t *testing.T) {
+	port := freePort(t)
+	startBroker(t, port, "")
+	e := startE2E(t, e2eOptions{kafka: []string{brokerAddr(port)}, kafkaEncoding: kafka.EncodingOTLPProto})
+	e.run(scimtest.EntraCycle())
+	file := e.records()
+	rs := consume(t, brokerAddr(port), atLeast(len(file)))
+	byID := map[string]schema.Record{}
+	for _, r := range file {
+		byID[r.ID] = r
+	}
+	for _, r := range rs {
+		if header(r, "content-type") != "application/x-protobuf" {
+			t.Fatalf("content-type %q", header(r, "content-type"))
+		}
+		req := plogotlp.NewExportRequest()
+		if err := req.UnmarshalProto(r.Value); err != nil {
+			t.Fatalf("value is not an ExportLogsServiceRequest: %v", err)
+		}
+		if sn, _ := req.Logs().ResourceLogs().At(0).Resource().Attributes().Get("service.name"); sn.Str() != "scimtrail" {
+			t.Fatalf("service.name = %q", sn.Str())
+		}
+		recs, err := schema.RecordsFromLogs(req.Logs())
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("RecordsFromLogs: %d records, %v", len(recs), err)
+		}
+		if want := byID[recs[0].ID]; !jsonEqual(t, recs[0], want) {
+			t.Fatalf("decoded record differs from the file's:\n%+v\n%+v", recs[0], want)
+		}
+		delete(byID, recs[0].ID)
+	}
+	if len(byID) != 0 {
+		t.Fatalf("%d records of the file are not in Kafka", len(byID))
 	}
 }

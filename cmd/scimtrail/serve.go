@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -221,7 +222,7 @@ func (st *stack) openSinks(c config, stdout io.Writer, logger *slog.Logger, give
 		out = append(out, spool.SinkConfig{Name: "file", Sink: fs, Linger: linger})
 	}
 	if len(c.Kafka.Brokers) > 0 {
-		ks, err := kafka.New(c.Kafka, kafka.Options{Logger: logger, Resource: schema.Resource{ServiceVersion: buildVersion()}})
+		ks, err := kafka.New(c.Kafka, kafka.Options{Logger: logger, Resource: resource()})
 		if err != nil {
 			return nil, err
 		}
@@ -363,4 +364,12 @@ func spoolReport(sp *spool.Spool) string {
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// resource names this process in OTLP payloads. service.instance.id is new
+// at every start, as the OpenTelemetry semantic conventions suggest for a
+// process without a stable identity of its own.
+func resource() schema.Resource {
+	host, _ := os.Hostname()
+	return schema.Resource{ServiceVersion: buildVersion(), InstanceID: uuid.NewString(), HostName: host}
 }
