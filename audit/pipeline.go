@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -132,11 +133,18 @@ func (p *Pipeline) lock(ep scim.Endpoint) (unlock func()) {
 	return mu.Unlock
 }
 
+// takeTimeout bounds the hand-over to the sink, whatever a look-up left of
+// the request's time: the spool only waits when its writer is stalled.
+const takeTimeout = 5 * time.Second
+
 // Record derives the exchange's record, updates the cache and hands the
-// record to the sink.
-func (p *Pipeline) Record(ctx context.Context, ex *scim.Exchange, fetch scim.FetchFunc) {
+// record to the sink, still under the resource's lock, so records of one
+// resource reach the sink in the order they were derived. It returns the
+// sink's error: the record was not kept.
+func (p *Pipeline) Record(ctx context.Context, ex *scim.Exchange, fetch scim.FetchFunc) error {
 	ep := scim.ParseEndpoint(ex.Path)
 	unlock := p.lock(ep)
+	defer unlock()
 	in := scim.Input{Exchange: ex}
 	if prior, ok := p.known(ctx, ep); ok {
 		in.Prior = &prior
@@ -148,18 +156,21 @@ func (p *Pipeline) Record(ctx context.Context, ex *scim.Exchange, fetch scim.Fet
 	}
 	res := p.deriver.Derive(in)
 	p.remember(ctx, ep, in.Prior, res)
-	unlock()
 	rec := res.Record
 	p.m.observe(rec, ex.Duration)
 	if p.cfg.SkipReads && rec.Action == http.MethodGet {
-		return
+		return nil
 	}
 	rec.ID = p.newID()
-	if err := p.sink.Take(ctx, rec); err != nil {
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), takeTimeout)
+	defer cancel()
+	if err := p.sink.Take(tctx, rec); err != nil {
 		// The sink counts and reports what it drops; a log line per
 		// record would flood the log exactly when the sink is overloaded.
 		p.log.Debug("audit: record not taken", "record_id", rec.ID, "error", err)
+		return fmt.Errorf("audit: record %s not taken: %w", rec.ID, err)
 	}
+	return nil
 }
 
 // known returns what the cache knows of the addressed resource.

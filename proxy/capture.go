@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/scimtrail/scimtrail/scim"
 )
@@ -40,7 +42,11 @@ func (p *Reverse) serveCaptured(w http.ResponseWriter, r *http.Request) {
 	// The record is owed even when the client has gone: the upstream may
 	// have acted on the request.
 	base := context.WithoutCancel(r.Context())
-	p.callRecorder(base, ex, fetch, p.rec.Prepare)
+	func() {
+		ctx, cancel := context.WithTimeout(base, recordTimeout)
+		defer cancel()
+		p.rec.Prepare(ctx, ex, fetch)
+	}()
 
 	out := r
 	var body *teeBody
@@ -65,7 +71,7 @@ func (p *Reverse) serveCaptured(w http.ResponseWriter, r *http.Request) {
 		// breaks off mid-body; the exchange is recorded before the panic
 		// goes on to the server.
 		v := recover()
-		p.finish(base, ex, r, w, body, cw, fetch, true)
+		_ = p.finish(base, ex, r, w, body, cw, fetch, true) // the answer is already broken
 		hold.release()
 		if v != nil {
 			panic(v)
@@ -74,7 +80,15 @@ func (p *Reverse) serveCaptured(w http.ResponseWriter, r *http.Request) {
 	p.rp.ServeHTTP(cw, out)
 	completed = true
 	if hold != nil {
-		p.finish(base, ex, r, w, body, cw, fetch, false)
+		err := p.finish(base, ex, r, w, body, cw, fetch, false)
+		if err != nil && p.opts.strict && changesState(r.Method) && hold.discard() {
+			// The service has acted, but the change would go unrecorded:
+			// the IdP is told to retry, and the retry is recorded.
+			p.warnUnrecorded.log(p.logger, p.now(), "proxy: record not kept; answered 503 instead of the upstream's answer",
+				"method", r.Method, "path", r.URL.Path, "status", ex.StatusCode, "error", err)
+			w.Header().Set("Retry-After", strconv.Itoa(int(p.opts.retryAfter/time.Second)))
+			writeSCIMError(w, http.StatusServiceUnavailable, "audit trail could not record this request; retry later")
+		}
 		hold.release()
 		return
 	}
@@ -85,10 +99,11 @@ func (p *Reverse) serveCaptured(w http.ResponseWriter, r *http.Request) {
 	p.finish(base, ex, r, w, body, cw, fetch, false)
 }
 
-// finish completes ex from what was captured and records it.
+// finish completes ex from what was captured and records it, returning
+// the Recorder's error.
 func (p *Reverse) finish(base context.Context, ex *scim.Exchange, r *http.Request, w http.ResponseWriter,
 	body *teeBody, cw *captureWriter, fetch scim.FetchFunc, aborted bool,
-) {
+) error {
 	ex.Duration = p.now().Sub(ex.Start)
 	switch {
 	case cw.wroteHeader:
@@ -122,16 +137,18 @@ func (p *Reverse) finish(base context.Context, ex *scim.Exchange, r *http.Reques
 	if aborted {
 		ex.Notes = append(ex.Notes, "exchange aborted: the response was cut off (upstream or client connection failed)")
 	}
-	p.callRecorder(base, ex, fetch, p.rec.Record)
-}
-
-// callRecorder runs one Recorder method under recordTimeout.
-func (p *Reverse) callRecorder(base context.Context, ex *scim.Exchange, fetch scim.FetchFunc,
-	fn func(context.Context, *scim.Exchange, scim.FetchFunc),
-) {
 	ctx, cancel := context.WithTimeout(base, recordTimeout)
 	defer cancel()
-	fn(ctx, ex, fetch)
+	return p.rec.Record(ctx, ex, fetch)
+}
+
+// changesState reports whether a method asks the service for a change.
+func changesState(method string) bool {
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
 }
 
 // canonicalPath: no dot segments, no encoded slash, backslash or dot, so
@@ -317,6 +334,11 @@ func (h *holdWriter) WriteHeader(code int) {
 		h.rw.WriteHeader(code)
 	case h.released:
 		h.rw.WriteHeader(code)
+	case len(h.rw.Header().Values("Trailer")) > 0:
+		// Trailer values are set in the header map after the status; held,
+		// they would go out as headers too. Such a response is not held.
+		h.status = code
+		_ = h.flushHeld()
 	case h.status == 0:
 		h.status = code
 	}
@@ -334,6 +356,20 @@ func (h *holdWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return h.rw.Write(b)
+}
+
+// discard drops what is held, headers included, so another answer can be
+// written; false when part of the response has already gone out.
+func (h *holdWriter) discard() bool {
+	if h.released {
+		return false
+	}
+	h.status, h.buf = 0, nil
+	hdr := h.rw.Header()
+	for k := range hdr {
+		delete(hdr, k)
+	}
+	return true
 }
 
 // Flush is a no-op while the response is held.

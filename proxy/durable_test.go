@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -110,5 +111,61 @@ func TestProxy_RecordBeforeResponseStreamsWhatItCannotHold(t *testing.T) {
 	rec.next(t)
 	if before != len(big) || !bytes.Equal(rw.Body.Bytes(), big) {
 		t.Fatalf("client had %d bytes when recording and %d after, want %d both", before, rw.Body.Len(), len(big))
+	}
+}
+
+// Under strict recording a change whose record was not kept is answered
+// 503, with nothing of the upstream's answer; a read keeps its answer.
+func TestProxy_StrictRecordingRefusesTheAnswerOfAnUnrecordedChange(t *testing.T) {
+	up := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "http://upstream.internal/scim/v2/Users/u1")
+		w.Header().Set("ETag", `W/"1"`)
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"id":"u1"}`)
+	})
+	rec := newRecorder()
+	rec.recordErr = errors.New("spool: write: no space left on device")
+	p, err := proxy.NewReverse(proxy.Config{Upstream: up.URL}, rec, nil, proxy.WithRecordBeforeResponse(), proxy.WithStrictRecording())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := httptest.NewRecorder()
+	p.ServeHTTP(rw, httptest.NewRequest(http.MethodPost, "/scim/v2/Users", strings.NewReader(`{"userName":"a@example.com"}`)))
+	rec.next(t)
+	if rw.Code != http.StatusServiceUnavailable || rw.Header().Get("Retry-After") != "10" {
+		t.Fatalf("unrecorded POST answered %d (Retry-After %q), want 503", rw.Code, rw.Header().Get("Retry-After"))
+	}
+	if rw.Header().Get("Location") != "" || rw.Header().Get("ETag") != "" || strings.Contains(rw.Body.String(), "u1") {
+		t.Fatalf("the upstream's answer leaked into the 503: %v %s", rw.Header(), rw.Body.String())
+	}
+	if strings.Contains(rw.Body.String(), "no space") {
+		t.Fatalf("internal error text in the answer: %s", rw.Body.String())
+	}
+
+	rw = httptest.NewRecorder()
+	p.ServeHTTP(rw, httptest.NewRequest(http.MethodGet, "/scim/v2/Users/u1", nil))
+	rec.next(t)
+	if rw.Code != http.StatusCreated || rw.Body.String() != `{"id":"u1"}` {
+		t.Fatalf("a read whose record failed lost its answer: %d %s", rw.Code, rw.Body.String())
+	}
+}
+
+// A held response that announces trailers sends them once, as trailers.
+func TestProxy_RecordBeforeResponseKeepsTrailersTrailers(t *testing.T) {
+	up := startUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Checksum")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, `{"ok":true}`)
+		w.Header().Set("X-Checksum", "abc")
+	})
+	addr, _ := startProxy(t, proxy.Config{Upstream: up.URL}, newRecorder(), io.Discard, proxy.WithRecordBeforeResponse())
+	resp, err := newClient(t).Get("http://" + addr + "/scim/v2/Users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != `{"ok":true}` || resp.Trailer.Get("X-Checksum") != "abc" || resp.Header.Get("X-Checksum") != "" {
+		t.Fatalf("body %q, trailer %q, header %q", body, resp.Trailer.Get("X-Checksum"), resp.Header.Get("X-Checksum"))
 	}
 }

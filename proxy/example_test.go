@@ -19,7 +19,10 @@ type chanRecorder chan *scim.Exchange
 
 func (chanRecorder) Prepare(context.Context, *scim.Exchange, scim.FetchFunc) {}
 
-func (c chanRecorder) Record(_ context.Context, ex *scim.Exchange, _ scim.FetchFunc) { c <- ex }
+func (c chanRecorder) Record(_ context.Context, ex *scim.Exchange, _ scim.FetchFunc) error {
+	c <- ex
+	return nil
+}
 
 func ExampleNewReverse() {
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -29,8 +29,9 @@ type fakeRecorder struct {
 	onPrepare func(ctx context.Context, ex *scim.Exchange, fetch scim.FetchFunc)
 	onRecord  func(ctx context.Context, ex *scim.Exchange, fetch scim.FetchFunc)
 
-	prepared chan scim.Exchange
-	recorded chan *scim.Exchange
+	prepared  chan scim.Exchange
+	recorded  chan *scim.Exchange
+	recordErr error // what Record returns
 }
 
 func newRecorder() *fakeRecorder {
@@ -44,11 +45,12 @@ func (f *fakeRecorder) Prepare(ctx context.Context, ex *scim.Exchange, fetch sci
 	f.prepared <- *ex // a copy: Prepare must not keep ex
 }
 
-func (f *fakeRecorder) Record(ctx context.Context, ex *scim.Exchange, fetch scim.FetchFunc) {
+func (f *fakeRecorder) Record(ctx context.Context, ex *scim.Exchange, fetch scim.FetchFunc) error {
 	if f.onRecord != nil {
 		f.onRecord(ctx, ex, fetch)
 	}
 	f.recorded <- ex
+	return f.recordErr
 }
 
 // next waits for the next recorded exchange. Record runs after the response

@@ -15,8 +15,12 @@ type Recorder interface {
 	// resource from the upstream before it changes (e.g. before a DELETE).
 	// It must not keep ex.
 	Prepare(ctx context.Context, ex *scim.Exchange, fetch scim.FetchFunc)
-	// Record is called once the upstream's answer has been relayed to the
-	// client, with the whole exchange. It runs on the request's goroutine
-	// before the handler returns; fetch may be used to complete the record.
-	Record(ctx context.Context, ex *scim.Exchange, fetch scim.FetchFunc)
+	// Record is called with the whole exchange once the upstream has
+	// answered: after the answer was relayed to the client, or, with
+	// WithRecordBeforeResponse, before (the answer waits). It runs on the
+	// request's goroutine before the handler returns; fetch may be used to
+	// complete the record. An error means the record was not kept; under
+	// WithStrictRecording a held answer to a change is then replaced by
+	// 503.
+	Record(ctx context.Context, ex *scim.Exchange, fetch scim.FetchFunc) error
 }

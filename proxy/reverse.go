@@ -15,6 +15,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"strings"
 	"time"
 )
@@ -40,6 +41,7 @@ type options struct {
 	admit        func(*http.Request) bool
 	retryAfter   time.Duration
 	holdResponse bool
+	strict       bool
 }
 
 // DefaultRetryAfter is the Retry-After of a request WithAdmission refused.
@@ -60,6 +62,17 @@ func WithAdmission(admit func(*http.Request) bool, retryAfter time.Duration) Opt
 			o.retryAfter = DefaultRetryAfter
 		}
 	}
+}
+
+// WithStrictRecording, with WithRecordBeforeResponse, answers a change
+// (POST, PUT, PATCH, DELETE) whose Record failed with 503 and Retry-After
+// (as WithAdmission sets it, else DefaultRetryAfter) instead of the
+// upstream's answer, so no change the IdP saw succeed goes unrecorded. The
+// service has acted by then: the IdP's retry meets the new state (a 409 for
+// a POST) and is recorded. An answer already streaming past MaxBodyBytes
+// cannot be taken back.
+func WithStrictRecording() Option {
+	return func(o *options) { o.strict = true }
 }
 
 // WithRecordBeforeResponse holds each response (status, headers and up to
@@ -97,6 +110,8 @@ type Reverse struct {
 	now       func() time.Time
 	logger    *slog.Logger
 	opts      options
+
+	warnUnrecorded rateLimitedLog
 }
 
 // NewReverse builds the reverse proxy for cfg, which it validates. rec
@@ -115,7 +130,7 @@ func NewReverse(cfg Config, rec Recorder, logger *slog.Logger, opts ...Option) (
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	o := options{now: time.Now}
+	o := options{now: time.Now, retryAfter: DefaultRetryAfter}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -369,4 +384,16 @@ func loadCAPool(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf(`"upstream-ca-file": %q: no PEM certificates found`, path)
 	}
 	return pool, nil
+}
+
+// rateLimitedLog writes at most one warning a second: a failing disk would
+// otherwise log every request.
+type rateLimitedLog struct{ last atomic.Int64 }
+
+func (r *rateLimitedLog) log(l *slog.Logger, now time.Time, msg string, args ...any) {
+	prev := r.last.Load()
+	if now.UnixNano()-prev < int64(time.Second) || !r.last.CompareAndSwap(prev, now.UnixNano()) {
+		return
+	}
+	l.Warn(msg, args...)
 }

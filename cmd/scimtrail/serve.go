@@ -112,6 +112,7 @@ type stack struct {
 	served               chan error
 	log                  *slog.Logger
 	spoolDir             string
+	spoolClosed          bool
 }
 
 // start wires identity cache → spool (with its sinks) → audit pipeline →
@@ -235,10 +236,12 @@ func (st *stack) openSinks(c config, stdout io.Writer, logger *slog.Logger, give
 // proxyOptions turns the spool's policies into the proxy's behaviour. Each
 // answer is held until its record is in the spool (handed to the OS, and
 // fsynced under --spool-sync always), so a kill -9 cannot lose the record
-// of a request the IdP saw answered; block refuses changes while the spool
-// is full.
+// of a request the IdP saw answered. Block refuses changes while the spool
+// is full, and answers 503 to a change whose record could not be kept (a
+// full disk), so nothing the IdP saw succeed goes unrecorded.
 func (st *stack) proxyOptions(c config, reg prometheus.Registerer, logger *slog.Logger) []proxy.Option {
-	var opts []proxy.Option
+	opts := []proxy.Option{proxy.WithRecordBeforeResponse()}
+	sp := st.spool
 	if c.spool().FullPolicy == spool.Block {
 		refused := prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scimtrail_requests_refused_total",
@@ -247,19 +250,19 @@ func (st *stack) proxyOptions(c config, reg prometheus.Registerer, logger *slog.
 		reg.MustRegister(refused)
 		var lastWarn atomic.Int64
 		opts = append(opts, proxy.WithAdmission(func(r *http.Request) bool {
-			if st.spool.Admit(r.Method) {
+			if sp.Admit(r.Method) {
 				return true
 			}
 			refused.Inc()
 			if now := time.Now().UnixNano(); now-lastWarn.Load() > int64(time.Second) {
 				lastWarn.Store(now)
 				logger.Warn("scimtrail: spool full; refusing changes with 503 until sinks catch up",
-					"spool_bytes", st.spool.Bytes(), "spool_records", st.spool.Len())
+					"spool_bytes", sp.Bytes(), "spool_records", sp.Len())
 			}
 			return false
-		}, 0))
+		}, 0), proxy.WithStrictRecording())
 	}
-	return append(opts, proxy.WithRecordBeforeResponse())
+	return opts
 }
 
 func serve(err error) error {
@@ -286,13 +289,15 @@ func (st *stack) shutdown(timeout time.Duration) error {
 	}
 	errs := []error{phase("proxy listener", st.server.Shutdown)}
 	st.reverse.Transport().CloseIdleConnections()
-	if err := phase("sinks", st.spool.Shutdown); errors.Is(err, spool.ErrNotDrained) {
-		// Expected when a sink is down: the records wait in the spool.
-		st.log.Warn("scimtrail: shutdown: "+err.Error(), "spool_dir", st.spoolDir)
-	} else {
+	st.spoolClosed = true
+	for _, err := range unjoin(phase("sinks", st.spool.Shutdown)) {
+		if errors.Is(err, spool.ErrNotDrained) {
+			// Expected when a sink is down: the records wait in the spool.
+			st.log.Warn("scimtrail: shutdown: "+err.Error(), "spool_dir", st.spoolDir)
+			continue
+		}
 		errs = append(errs, err)
 	}
-	st.spool = nil
 	if st.admin != nil {
 		errs = append(errs, phase("admin listener", st.admin.Shutdown))
 	}
@@ -300,10 +305,23 @@ func (st *stack) shutdown(timeout time.Duration) error {
 	return errors.Join(errs...)
 }
 
+// unjoin splits an errors.Join result (through one %w wrap) into its parts.
+func unjoin(err error) []error {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			return j.Unwrap()
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
 // abort closes what start opened; safe on a partly started stack.
 func (st *stack) abort() error {
 	var errs []error
-	if st.spool != nil {
+	if st.spool != nil && !st.spoolClosed {
 		// Not started or never drained: keep everything for the next start.
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()

@@ -93,8 +93,8 @@ func (s *Sink) Export(ctx context.Context, recs []schema.Record) error {
 		}
 	}
 	if s.buf.Len() > 0 {
-		if _, err := s.w.Write(s.buf.Bytes()); err != nil {
-			return fmt.Errorf("file: write %s: %w", s.name, err)
+		if err := s.write(); err != nil {
+			return err
 		}
 		if s.f != nil {
 			if err := s.f.Sync(); err != nil {
@@ -104,6 +104,25 @@ func (s *Sink) Export(ctx context.Context, recs []schema.Record) error {
 	}
 	if len(encErrs) > 0 {
 		return exporter.Permanent(fmt.Errorf("file: encode for %s: %w", s.name, errors.Join(encErrs...)))
+	}
+	return nil
+}
+
+// write writes the buffer in one Write. For a file it owns, a failed or
+// short write (a full disk) is cut back off, so the retry does not glue its
+// first line to a torn one; then the lines are fsynced.
+func (s *Sink) write() error {
+	var size int64 = -1
+	if s.f != nil {
+		if fi, err := s.f.Stat(); err == nil {
+			size = fi.Size()
+		}
+	}
+	if _, err := s.w.Write(s.buf.Bytes()); err != nil {
+		if size >= 0 {
+			_ = s.f.Truncate(size)
+		}
+		return fmt.Errorf("file: write %s: %w", s.name, err)
 	}
 	return nil
 }

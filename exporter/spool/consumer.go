@@ -138,12 +138,14 @@ func (s *Spool) Start(ctx context.Context) error {
 		names[c.cfg.Name] = c
 	}
 	var stale []string
+	staleCursors := map[string]uint64{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketCursors).ForEach(func(k, v []byte) error {
 			if c, ok := names[string(k)]; ok {
 				c.cursor.Store(getUint(v))
 			} else {
 				stale = append(stale, string(k))
+				staleCursors[string(k)] = getUint(v)
 			}
 			return nil
 		})
@@ -152,9 +154,16 @@ func (s *Spool) Start(ctx context.Context) error {
 		return fmt.Errorf("spool: start: read cursors: %w", err)
 	}
 	for _, name := range stale {
-		s.log.Info("spool: sink no longer configured; its cursor is removed", "sink", name)
+		// What that sink had not yet delivered is reclaimed once the
+		// others have it: say how much, and count it.
+		n := s.lagFrom(staleCursors[name])
+		s.m.dropped.WithLabelValues("sink_removed").Add(float64(n))
+		s.log.Warn("spool: sink no longer configured; its cursor is removed and its undelivered records are given up",
+			"sink", name, "records", n)
 	}
-	if err := s.updateCursors(nil, 0, stale); err != nil {
+	// Every sink's cursor is stored from the start, so a sink removed
+	// before it ever delivered is seen, and counted, as removed.
+	if err := s.updateCursors(s.consumers, stale); err != nil {
 		return fmt.Errorf("spool: start: %w", err)
 	}
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -166,10 +175,10 @@ func (s *Spool) Start(ctx context.Context) error {
 	return nil
 }
 
-// updateCursors stores c's cursor (when c is not nil), deletes the named
-// stale cursors, and reclaims every record all sinks have acknowledged, in
-// one transaction. The consumers list is fixed once Start runs.
-func (s *Spool) updateCursors(c *consumer, cursor uint64, stale []string) error {
+// updateCursors stores the cursors of store, deletes the named stale
+// cursors, and reclaims every record all sinks have acknowledged, in one
+// transaction. The consumers list is fixed once Start runs.
+func (s *Spool) updateCursors(store []*consumer, stale []string) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	var floor uint64
@@ -187,8 +196,8 @@ func (s *Spool) updateCursors(c *consumer, cursor uint64, stale []string) error 
 				return err
 			}
 		}
-		if c != nil {
-			if err := cb.Put([]byte(c.cfg.Name), putUint(cursor)); err != nil {
+		for _, c := range store {
+			if err := cb.Put([]byte(c.cfg.Name), putUint(c.cursor.Load())); err != nil {
 				return err
 			}
 		}
@@ -271,7 +280,7 @@ func (c *consumer) ack(last uint64) {
 		return
 	}
 	c.cursor.Store(last)
-	if err := c.s.updateCursors(c, last, nil); err != nil {
+	if err := c.s.updateCursors([]*consumer{c}, nil); err != nil {
 		// The in-memory cursor moved on; a restart before the next ack
 		// redelivers, which at-least-once allows.
 		c.log.Warn("spool: store cursor", "error", err)
@@ -281,8 +290,8 @@ func (c *consumer) ack(last uint64) {
 // deliver exports recs (whose sequence numbers are seqs) until it succeeds,
 // sets aside what the sink refuses for good, or ctx ends (false: nothing
 // acknowledged). Records the drop-oldest policy removed while it retried
-// are left out of the next attempt, so what was counted dropped is never
-// delivered.
+// are left out of the next attempt (one removed during an attempt that then
+// succeeds is delivered although counted dropped).
 func (c *consumer) deliver(ctx context.Context, recs []schema.Record, seqs []uint64) bool {
 	backoff := c.cfg.RetryInitial
 	for {
@@ -369,13 +378,21 @@ func (c *consumer) status() SinkStatus {
 	st.LastError, st.Failures = c.lastErr, c.failures
 	c.mu.Unlock()
 	cursor := max(c.cursor.Load(), c.s.first.Load()-1)
-	if last := c.s.last.Load(); last > cursor {
-		st.Lag = int64(last - cursor)
+	if st.Lag = c.s.lagFrom(cursor); st.Lag > 0 {
 		if at, ok := c.s.appendedAt(cursor); ok {
 			st.OldestAge = max(c.s.now().Sub(at), 0)
 		}
 	}
 	return st
+}
+
+// lagFrom returns how many records the spool holds after cursor.
+func (s *Spool) lagFrom(cursor uint64) int64 {
+	cursor = max(cursor, s.first.Load()-1)
+	if last := s.last.Load(); last > cursor {
+		return int64(last - cursor)
+	}
+	return 0
 }
 
 // Status returns every sink's state, in registration order.

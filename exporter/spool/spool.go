@@ -52,6 +52,9 @@ const (
 	DeadLetterFileName = "dead-letter.jsonl"
 )
 
+// stopGrace is how long Shutdown waits for sinks after cancelling them.
+const stopGrace = 5 * time.Second
+
 // maxGroup bounds the records committed in one transaction.
 const maxGroup = 1024
 
@@ -69,6 +72,10 @@ var (
 	ErrFull = errors.New("spool: full")
 	// ErrClosed is returned by Take after Shutdown began.
 	ErrClosed = errors.New("spool: closed")
+	// ErrNotDurable is returned (wrapped) by Take under the always mode
+	// when the fsync after the write failed: the record is in the spool
+	// file but may not survive a power loss.
+	ErrNotDurable = errors.New("spool: record written but not fsynced")
 	// ErrNotDrained is returned (wrapped) by Shutdown when sinks had not
 	// delivered everything by its deadline: the rest is kept for the next
 	// Open, nothing is lost.
@@ -251,7 +258,7 @@ func Open(cfg Config, opts Options) (*Spool, error) {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	db, err := openDB(s.path)
-	if err != nil && !errors.Is(err, errLocked) {
+	if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch) {
 		aside := fmt.Sprintf("%s.unreadable-%d", s.path, s.now().Unix())
 		if rerr := os.Rename(s.path, aside); rerr == nil {
 			s.log.Error("spool: file unreadable, moved aside; starting an empty spool", "path", s.path, "moved_to", aside, "error", err)
@@ -339,12 +346,18 @@ func (s *Spool) Take(ctx context.Context, rec schema.Record) error {
 		s.m.dropped.WithLabelValues("closed").Inc()
 		return ErrClosed
 	}
+	// Try without waiting first: with an expired ctx, select would pick
+	// the ready send only half of the time.
 	select {
 	case s.appends <- req:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		s.m.dropped.WithLabelValues("timeout").Inc()
-		return fmt.Errorf("spool: append record %s: %w", rec.ID, ctx.Err())
+	default:
+		select {
+		case s.appends <- req:
+		case <-ctx.Done():
+			s.mu.RUnlock()
+			s.m.dropped.WithLabelValues("timeout").Inc()
+			return fmt.Errorf("spool: append record %s: %w", rec.ID, ctx.Err())
+		}
 	}
 	s.mu.RUnlock()
 	// The writer always answers: once the request is in the channel it is
@@ -424,14 +437,16 @@ func (s *Spool) commitGroup(batch []*appendReq) {
 		err = fmt.Errorf("spool: write: %w", err)
 	} else if s.cfg.sync() == SyncAlways {
 		if ferr := s.fsync(); ferr != nil {
-			// The records are in the file, only not yet on stable
-			// storage: they are kept, and the next fsync may succeed.
-			// Under block, changes are refused for a moment, as after a
-			// failed write.
+			// The records are in the file, but an fsync that failed may
+			// have dropped the dirty pages (a later one can then succeed
+			// without writing them): the promise of the always mode is
+			// broken, so say so to every caller. Under block, changes are
+			// refused for a moment, as after a failed write.
 			s.failedAt.Store(s.now().UnixNano())
 			if s.warnWrite.allow(s.now()) {
-				s.log.Error("spool: fsync failed; records kept but not yet durable", "records", len(batch), "error", ferr)
+				s.log.Error("spool: fsync failed; records written but not durable", "records", len(batch), "error", ferr)
 			}
+			err = fmt.Errorf("%w: %w", ErrNotDurable, ferr)
 		}
 	} else {
 		s.failedAt.Store(0)
@@ -600,8 +615,17 @@ func (s *Spool) Shutdown(ctx context.Context) error {
 	if cancel != nil {
 		cancel()
 	}
+	// A sink that ignores its context (a write blocked on a full pipe)
+	// must not hang the process: after stopGrace it is left behind; its
+	// records are not acknowledged, so the next start delivers them.
+	stopped := time.NewTimer(stopGrace)
+	defer stopped.Stop()
 	for _, c := range consumers {
-		<-c.done
+		select {
+		case <-c.done:
+		case <-stopped.C:
+			behind = errors.Join(behind, fmt.Errorf("spool: sink %s did not stop within %s", c.cfg.Name, stopGrace))
+		}
 	}
 	err := errors.Join(behind, s.closeFiles())
 	return err

@@ -289,6 +289,9 @@ func TestSpool_RemovedSinkNoLongerHoldsRecords(t *testing.T) {
 	if h2.sp.Len() != 0 {
 		t.Fatalf("after removing sink b the spool holds %d records, want 0", h2.sp.Len())
 	}
+	if got := h2.counter("scimtrail_spool_dropped_records_total", "reason", "sink_removed"); got != 10 {
+		t.Fatalf("dropped{sink_removed} = %v, want the 10 records sink b never had", got)
+	}
 }
 
 func TestSpool_PermanentRefusalGoesToDeadLetterFile(t *testing.T) {
@@ -515,4 +518,19 @@ func TestSpool_KillNineLosesNoTakenRecord(t *testing.T) {
 	waitFor(t, "every taken record", func() bool { return len(sink.ids()) > taken })
 	got := sink.ids()
 	equal(t, "records after kill -9", got[:taken+1], ids(0, taken+1))
+}
+
+// A Take whose context has just run out (a slow look-up used it up) still
+// keeps the record when the writer has room: only a stalled writer refuses.
+func TestSpool_TakeWithAnExpiredContextKeepsTheRecord(t *testing.T) {
+	sink := newMemSink()
+	h := open(t, t.TempDir(), spool.Config{}, spool.SinkConfig{Name: "mem", Sink: sink})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 200 {
+		if err := h.sp.Take(ctx, record(i, http.MethodPatch)); err != nil {
+			t.Fatalf("Take %d with an expired context: %v", i, err)
+		}
+	}
+	waitFor(t, "200 delivered", func() bool { return len(sink.ids()) == 200 })
 }
