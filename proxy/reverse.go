@@ -15,8 +15,8 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
