@@ -65,6 +65,7 @@ func BenchmarkStack_PatchUser(b *testing.B) {
 		b.Run(via.name, func(b *testing.B) {
 			u := via.base + "/scim/v2/Users/" + id
 			b.ReportAllocs()
+			b.SetParallelism(8) // 16 clients on 2 cores: throughput, as during an initial sync
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					req, _ := http.NewRequest(http.MethodPatch, u, strings.NewReader(patch))
