@@ -39,7 +39,8 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: scimtrail proxy --upstream URL [flags]\n\n"+
 			"Forward every request to the SCIM service at --upstream, unchanged, and write one\n"+
-			"audit record per exchange (JSON lines to --log-file, stdout by default).\n"+
+			"audit record per exchange, through the on-disk spool to the sinks: JSON lines to\n"+
+			"--log-file and/or Kafka with --kafka-brokers (stdout when neither is set).\n"+
 			"Every flag is also a key of the YAML file given with --config.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
