@@ -144,6 +144,30 @@ func TestConfig_Invalid(t *testing.T) {
 			if got != want {
 				t.Errorf("error\n got %q\nwant %q", got, want)
 			}
+			// "config check" refuses it the same way, in one line, status 2.
+			var stdout, stderr strings.Builder
+			if code := run(t.Context(), []string{"config", "check", "--config", path}, &stdout, &stderr); code != 2 || stdout.Len() != 0 {
+				t.Fatalf("config check: status %d, stdout %q", code, stdout.String())
+			}
+			if line := strings.ReplaceAll(stderr.String(), path, "FILE"); line != "scimtrail config check: invalid configuration: "+want+"\n" {
+				t.Errorf("config check said %q", line)
+			}
 		})
+	}
+}
+
+func TestConfigCheck_AcceptsAValidFileWithoutStarting(t *testing.T) {
+	t.Setenv("OKTA_TOKEN_SHA256", strings.Repeat("ab", 32))
+	var stdout, stderr strings.Builder
+	// valid.yaml names certificate files that do not exist here and a
+	// listener address: check reads neither.
+	if code := run(t.Context(), []string{"config", "check", "--config", "testdata/valid.yaml"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("status %d: %s", code, stderr.String())
+	}
+	if stdout.String() != "ok: testdata/valid.yaml\n" {
+		t.Fatalf("stdout %q", stdout.String())
+	}
+	if code := run(t.Context(), []string{"config"}, &stdout, &stderr); code != 2 {
+		t.Fatalf("config without check: status %d, want 2", code)
 	}
 }

@@ -29,6 +29,7 @@ answered).
 
 Usage:
   scimtrail proxy --upstream URL [flags]   run the sidecar proxy
+  scimtrail config check --config FILE     validate a configuration without starting (exit 0, or 2 naming the bad key)
   scimtrail demo [flags]                   run a scripted Okta/Entra cycle against an in-process SCIM service
   scimtrail version                        print the version
 
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runProxy(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
+	case "config":
+		return runConfig(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "scimtrail", buildVersion())
 		return 0
