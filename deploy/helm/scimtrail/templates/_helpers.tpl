@@ -1,0 +1,176 @@
+{{/* The chart's name, or nameOverride. */}}
+{{- define "scimtrail.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The objects' name: the release name, with the chart's name unless the
+release name already holds it. */}}
+{{- define "scimtrail.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "scimtrail.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "scimtrail.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "scimtrail.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "scimtrail.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "scimtrail.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "scimtrail.claimName" -}}
+{{- printf "%s-state" (include "scimtrail.fullname" .) }}
+{{- end }}
+
+{{/* Where a Kafka CA bundle from sinks.kafka.tls.caSecret is mounted. */}}
+{{- define "scimtrail.kafkaCADir" -}}
+/etc/scimtrail-kafka-ca
+{{- end }}
+
+{{/* scimtrail.yaml: every key is a flag of "scimtrail proxy". Values are
+written with toJson, which YAML reads as the same strings. */}}
+{{- define "scimtrail.config" -}}
+{{- $kafka := .Values.sinks.kafka -}}
+upstream: {{ .Values.upstream | toJson }}
+listen: ":8080"
+# 0.0.0.0 so that the kubelet's probes and Prometheus reach it.
+admin-listen: "0.0.0.0:9464"
+# The identity cache and the spool.
+state-dir: /var/lib/scimtrail
+shutdown-timeout: {{ .Values.shutdownTimeout | toJson }}
+{{- with .Values.idps }}
+idp:
+{{- range . }}
+  - {{ toJson . }}
+{{- end }}
+{{- end }}
+spool-max-bytes: {{ int64 .Values.spool.maxBytes }}
+spool-sync: {{ .Values.spool.sync | toJson }}
+spool-full-policy: {{ .Values.spool.fullPolicy | toJson }}
+{{- with .Values.sinks.logFile }}
+log-file: {{ toJson . }}
+{{- end }}
+{{- if $kafka.brokers }}
+kafka-brokers:
+{{- range $kafka.brokers }}
+  - {{ toJson . }}
+{{- end }}
+kafka-topic: {{ $kafka.topic | toJson }}
+kafka-encoding: {{ $kafka.encoding | toJson }}
+{{- if $kafka.tls.enabled }}
+kafka-tls: true
+{{- if $kafka.tls.caSecret }}
+kafka-tls-ca: {{ printf "%s/%s" (include "scimtrail.kafkaCADir" .) $kafka.tls.caKey | toJson }}
+{{- end }}
+{{- end }}
+{{- if $kafka.sasl.mechanism }}
+kafka-sasl-mechanism: {{ $kafka.sasl.mechanism | toJson }}
+kafka-sasl-username: {{ $kafka.sasl.username | toJson }}
+# From the Secret {{ $kafka.sasl.existingSecret }}, through the environment.
+kafka-sasl-password: ${KAFKA_PASSWORD}
+{{- end }}
+{{- end }}
+log-level: {{ .Values.logLevel | toJson }}
+log-format: {{ .Values.logFormat | toJson }}
+{{- end }}
+
+{{/* The scimtrail container. Called with (dict "ctx" $ "sidecar" bool):
+as a native sidecar it gets restartPolicy Always. */}}
+{{- define "scimtrail.container" -}}
+{{- $ := .ctx -}}
+{{- $kafka := $.Values.sinks.kafka -}}
+- name: scimtrail
+  image: {{ include "scimtrail.image" $ }}
+  imagePullPolicy: {{ $.Values.image.pullPolicy }}
+  {{- if .sidecar }}
+  # The native sidecar: it starts before the app and stops after it.
+  restartPolicy: Always
+  {{- end }}
+  args: ["proxy", "--config", "/etc/scimtrail/scimtrail.yaml"]
+  ports:
+    - name: scim
+      containerPort: 8080
+      protocol: TCP
+    - name: admin
+      containerPort: 9464
+      protocol: TCP
+  env:
+    {{- if and $kafka.brokers $kafka.sasl.mechanism }}
+    - name: KAFKA_PASSWORD
+      valueFrom:
+        secretKeyRef:
+          name: {{ required "sinks.kafka.sasl.existingSecret: the Secret holding the Kafka password is required with sinks.kafka.sasl.mechanism" $kafka.sasl.existingSecret }}
+          key: {{ $kafka.sasl.passwordKey }}
+    {{- end }}
+    {{- if and $.Values.resources.limits $.Values.resources.limits.memory }}
+    # The Go runtime collects harder near the memory limit instead of being
+    # OOM-killed.
+    - name: GOMEMLIMIT
+      valueFrom:
+        resourceFieldRef:
+          resource: limits.memory
+    {{- end }}
+  # Until the spool and the identity cache are open and the listeners up.
+  startupProbe:
+    httpGet:
+      path: /healthz
+      port: admin
+    periodSeconds: 2
+    failureThreshold: 60
+  livenessProbe:
+    httpGet:
+      path: /healthz
+      port: admin
+    periodSeconds: 10
+    timeoutSeconds: 2
+    failureThreshold: 3
+  # 503 while shutting down; a sink that is behind does not make it unready.
+  readinessProbe:
+    httpGet:
+      path: /readyz
+      port: admin
+    periodSeconds: 5
+    timeoutSeconds: 2
+    failureThreshold: 2
+  {{- with $.Values.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    runAsNonRoot: true
+    runAsUser: 65532
+    runAsGroup: 65532
+    readOnlyRootFilesystem: true
+    allowPrivilegeEscalation: false
+    capabilities:
+      drop: ["ALL"]
+    seccompProfile:
+      type: RuntimeDefault
+  volumeMounts:
+    - name: config
+      mountPath: /etc/scimtrail
+      readOnly: true
+    - name: state
+      mountPath: /var/lib/scimtrail
+    {{- if and $kafka.brokers $kafka.tls.enabled $kafka.tls.caSecret }}
+    - name: kafka-ca
+      mountPath: {{ include "scimtrail.kafkaCADir" $ }}
+      readOnly: true
+    {{- end }}
+{{- end }}
