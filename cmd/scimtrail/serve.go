@@ -155,7 +155,7 @@ func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Regi
 		return nil, err
 	}
 	pipeline := audit.New(c.Audit, st.cache, st.spool, audit.Options{Logger: logger, Registerer: reg, IdPs: idps.Names()})
-	if st.reverse, err = proxy.NewReverse(c.Proxy, pipeline, logger, st.proxyOptions(c, reg, logger)...); err != nil {
+	if st.reverse, err = proxy.NewReverse(c.Proxy, pipeline, logger, st.proxyOptions(c)...); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", c.listen())
@@ -240,28 +240,12 @@ func (st *stack) openSinks(c config, stdout io.Writer, logger *slog.Logger, give
 // of a request the IdP saw answered. Block refuses changes while the spool
 // is full, and answers 503 to a change whose record could not be kept (a
 // full disk), so nothing the IdP saw succeed goes unrecorded.
-func (st *stack) proxyOptions(c config, reg prometheus.Registerer, logger *slog.Logger) []proxy.Option {
+func (st *stack) proxyOptions(c config) []proxy.Option {
 	opts := []proxy.Option{proxy.WithRecordBeforeResponse()}
 	sp := st.spool
 	if c.spool().FullPolicy == spool.Block {
-		refused := prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scimtrail_requests_refused_total",
-			Help: "Changes answered 503 without forwarding because the spool was full (spool-full-policy block).",
-		})
-		reg.MustRegister(refused)
-		var lastWarn atomic.Int64
-		opts = append(opts, proxy.WithAdmission(func(r *http.Request) bool {
-			if sp.Admit(r.Method) {
-				return true
-			}
-			refused.Inc()
-			if now := time.Now().UnixNano(); now-lastWarn.Load() > int64(time.Second) {
-				lastWarn.Store(now)
-				logger.Warn("scimtrail: spool full; refusing changes with 503 until sinks catch up",
-					"spool_bytes", sp.Bytes(), "spool_records", sp.Len())
-			}
-			return false
-		}, 0), proxy.WithStrictRecording())
+		opts = append(opts, proxy.WithAdmission(func(r *http.Request) bool { return sp.Admit(r.Method) }, 0),
+			proxy.WithStrictRecording())
 	}
 	return opts
 }

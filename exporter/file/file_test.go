@@ -263,9 +263,14 @@ func TestOpen_DashIsStdoutAndCloseLeavesItOpen(t *testing.T) {
 }
 
 func TestSink_UnderSpool(t *testing.T) {
-	var buf syncBuffer
-	s := file.New(&buf)
-	sp, err := spool.Open(spool.Config{Dir: t.TempDir()}, spool.Options{})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "records.jsonl")
+	s, err := file.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sp, err := spool.Open(spool.Config{Dir: dir}, spool.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,28 +291,13 @@ func TestSink_UnderSpool(t *testing.T) {
 	if err := sp.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := decodeLines(t, buf.Bytes()); !reflect.DeepEqual(got, want) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decodeLines(t, raw); !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe to write from the spool's goroutine and
-// read from the test's.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
 }
 
 func ExampleNew() {

@@ -11,6 +11,7 @@ import (
 //	scimtrail_spool_max_bytes                        gauge: the size bound
 //	scimtrail_spool_dropped_records_total{reason}    counter: full, write_error, closed, timeout, encode, corrupt
 //	scimtrail_spool_fsync_duration_seconds           histogram
+//	scimtrail_requests_refused_total                 counter: changes Admit refused (block policy)
 //	scimtrail_sink_records_delivered_total{sink}     counter
 //	scimtrail_sink_records_dead_lettered_total{sink} counter: refused for good, written to the dead-letter file
 //	scimtrail_sink_retries_total{sink}               counter: failed Export calls that were retried
@@ -21,6 +22,7 @@ import (
 // Gauges are read from the spool at scrape time, so they never drift.
 type metrics struct {
 	dropped        *prometheus.CounterVec
+	refused        prometheus.Counter
 	fsync          prometheus.Histogram
 	delivered      *prometheus.CounterVec
 	deadLettered   *prometheus.CounterVec
@@ -34,6 +36,10 @@ func newMetrics(reg prometheus.Registerer, s *Spool) *metrics {
 			Name: "scimtrail_spool_dropped_records_total",
 			Help: "Records not kept or removed before every sink had them, by reason: full (the spool's size bound), write_error, closed, timeout, encode, corrupt.",
 		}, []string{"reason"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scimtrail_requests_refused_total",
+			Help: "Changes answered 503 without forwarding because the spool was full or failing (spool-full-policy block).",
+		}),
 		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "scimtrail_spool_fsync_duration_seconds",
 			Help:    "Time of one fsync of the spool file.",
@@ -61,7 +67,7 @@ func newMetrics(reg prometheus.Registerer, s *Spool) *metrics {
 		m.dropped.WithLabelValues(r) // present at 0, so alerts can rate() them
 	}
 	if reg != nil {
-		reg.MustRegister(m.dropped, m.fsync, m.delivered, m.deadLettered, m.retries, m.exportDuration, &stateCollector{s: s})
+		reg.MustRegister(m.dropped, m.refused, m.fsync, m.delivered, m.deadLettered, m.retries, m.exportDuration, &stateCollector{s: s})
 	}
 	return m
 }

@@ -206,7 +206,8 @@ type Spool struct {
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced after each commit
 
-	warnFull  rateLimit
+	warnFull   rateLimit
+	warnRefuse rateLimit
 	warnWrite rateLimit
 }
 
@@ -369,15 +370,22 @@ func (s *Spool) Take(ctx context.Context, rec schema.Record) error {
 
 // Admit reports whether a request with this method may be forwarded: false
 // only under the block policy, for a mutating request, while the spool is
-// full or a write failed in the last second.
+// full or a write failed in the last second. Each refusal is counted in
+// scimtrail_requests_refused_total and logged at most once a second.
 func (s *Spool) Admit(method string) bool {
 	if s.cfg.fullPolicy() != Block || !Mutating(method) {
 		return true
 	}
-	if at := s.failedAt.Load(); at != 0 && s.now().UnixNano()-at < int64(retryAfterWriteError) {
-		return false
+	at := s.failedAt.Load()
+	if (at == 0 || s.now().UnixNano()-at >= int64(retryAfterWriteError)) && s.bytes.Load() < s.cfg.maxBytes() {
+		return true
 	}
-	return s.bytes.Load() < s.cfg.maxBytes()
+	s.m.refused.Inc()
+	if now := s.now(); s.warnRefuse.allow(now) {
+		s.log.Warn("spool: full or failing; refusing changes until sinks catch up (block policy)",
+			"spool_bytes", s.Bytes(), "spool_records", s.Len())
+	}
+	return false
 }
 
 // Full reports whether the records held reach the size bound.

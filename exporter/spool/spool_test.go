@@ -385,6 +385,10 @@ func TestSpool_BlockKeepsMutatingAndRefusesWhenFull(t *testing.T) {
 	if !h.sp.Admit(http.MethodGet) {
 		t.Fatal("Admit(GET) = false: reads are forwarded under block")
 	}
+	// The POST that ended the loop and the three changes above.
+	if got := h.counter("scimtrail_requests_refused_total"); got != 4 {
+		t.Fatalf("requests_refused_total = %v, want 4", got)
+	}
 	// A request admitted before the spool filled keeps its record.
 	h.take(n, n+1, http.MethodPatch)
 	if err := h.sp.Take(context.Background(), record(99, http.MethodGet)); !errors.Is(err, spool.ErrFull) {
