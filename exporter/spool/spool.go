@@ -208,7 +208,7 @@ type Spool struct {
 
 	warnFull   rateLimit
 	warnRefuse rateLimit
-	warnWrite rateLimit
+	warnWrite  rateLimit
 }
 
 type appendReq struct {
