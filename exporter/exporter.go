@@ -3,6 +3,8 @@ package exporter
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/scimtrail/scimtrail/schema"
 )
@@ -40,3 +42,34 @@ type permanentError struct{ err error }
 
 func (e *permanentError) Error() string { return "permanent: " + e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
+
+// Throttle marks an error after which the destination asked to be left
+// alone for at least delay (HTTP Retry-After, gRPC RetryInfo). The retry
+// layer waits the longer of delay and its own backoff. The result wraps
+// err; Throttle(nil, d) is nil.
+func Throttle(err error, delay time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &throttleError{err: err, delay: max(delay, 0)}
+}
+
+// ThrottleDelay returns the delay asked for by the Throttle error in err's
+// chain, and whether there is one.
+func ThrottleDelay(err error) (time.Duration, bool) {
+	var t *throttleError
+	if errors.As(err, &t) {
+		return t.delay, true
+	}
+	return 0, false
+}
+
+type throttleError struct {
+	err   error
+	delay time.Duration
+}
+
+func (e *throttleError) Error() string {
+	return fmt.Sprintf("%v (retry after %v)", e.err, e.delay)
+}
+func (e *throttleError) Unwrap() error { return e.err }

@@ -1,9 +1,12 @@
 package schema
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -53,6 +56,8 @@ const (
 	attrQuery          = AttrPrefix + "query"
 	attrUserAgent      = AttrPrefix + "user_agent"
 	attrClientIP       = AttrPrefix + "client_ip"
+	attrTraceID        = AttrPrefix + "trace_id"
+	attrSpanID         = AttrPrefix + "span_id"
 	attrActive         = AttrPrefix + "active"
 	attrMembersAdded   = AttrPrefix + "members_added"
 	attrMembersRemoved = AttrPrefix + "members_removed"
@@ -79,6 +84,9 @@ type Resource struct {
 	InstanceID string
 	// HostName is host.name; left out when empty.
 	HostName string
+	// Attributes are further resource attributes (OTEL_RESOURCE_ATTRIBUTES),
+	// written in key order after the ones above, which they cannot replace.
+	Attributes map[string]string
 }
 
 // NewLogs returns one resource (res) holding one scope (ScopeName) with one
@@ -91,6 +99,11 @@ func NewLogs(res Resource, recs []Record) plog.Logs {
 	putStrIf(attrs, "service.version", res.ServiceVersion)
 	putStrIf(attrs, "service.instance.id", res.InstanceID)
 	putStrIf(attrs, "host.name", res.HostName)
+	for _, k := range slices.Sorted(maps.Keys(res.Attributes)) {
+		if _, taken := attrs.Get(k); !taken {
+			attrs.PutStr(k, res.Attributes[k])
+		}
+	}
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(ScopeName)
 	AppendLogRecords(sl.LogRecords(), recs)
@@ -105,6 +118,7 @@ func NewLogs(res Resource, recs []Record) plog.Logs {
 //   - Severity is INFO (9) for SUCCESS and ERROR (17) otherwise.
 //   - Body is RequestBody as a string; empty when the record has none.
 //   - EventName is "scim." + the first of Events, else "scim.request".
+//   - TraceID and SpanID are the record's trace_id and span_id, when set.
 //   - Attribute "scim.<key>" holds every other JSON key of the record, left
 //     out exactly when encoding/json's omitempty leaves the key out; strings
 //     are strings, status_code an int, duration_ms a double, active and
@@ -139,6 +153,12 @@ func putLogRecord(lr plog.LogRecord, r *Record) {
 	if r.RequestBody != "" {
 		lr.Body().SetStr(r.RequestBody)
 	}
+	if id, ok := traceIDOf(r.TraceID); ok {
+		lr.SetTraceID(id)
+	}
+	if id, ok := spanIDOf(r.SpanID); ok {
+		lr.SetSpanID(id)
+	}
 	if len(r.Events) > 0 {
 		lr.SetEventName("scim." + r.Events[0])
 	} else {
@@ -171,6 +191,8 @@ func putLogRecord(lr plog.LogRecord, r *Record) {
 	putStrIf(a, attrQuery, r.Query)
 	putStrIf(a, attrUserAgent, r.UserAgent)
 	putStrIf(a, attrClientIP, r.ClientIP)
+	putStrIf(a, attrTraceID, r.TraceID)
+	putStrIf(a, attrSpanID, r.SpanID)
 	if r.Active != nil {
 		a.PutBool(attrActive, *r.Active)
 	}
@@ -200,6 +222,29 @@ func putLogRecord(lr plog.LogRecord, r *Record) {
 	putStrIf(a, "user_agent.original", r.UserAgent)
 	putStrIf(a, "client.address", r.ClientIP)
 	putStrIf(a, "user.email", r.UserEmail)
+}
+
+// traceIDOf decodes a 32-digit hex trace id; ok is false for anything else
+// (the attribute still carries the text).
+func traceIDOf(s string) (id pcommon.TraceID, ok bool) {
+	if len(s) != 2*len(id) {
+		return id, false
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return id, false
+	}
+	return id, !id.IsEmpty()
+}
+
+// spanIDOf decodes a 16-digit hex span id like traceIDOf.
+func spanIDOf(s string) (id pcommon.SpanID, ok bool) {
+	if len(s) != 2*len(id) {
+		return id, false
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return id, false
+	}
+	return id, !id.IsEmpty()
 }
 
 // timestampOf maps the zero time to OTLP's 0 ("unknown") rather than to a
@@ -305,6 +350,8 @@ func recordFromLogRecord(lr plog.LogRecord) (Record, error) {
 	r.Query = a.str(attrQuery)
 	r.UserAgent = a.str(attrUserAgent)
 	r.ClientIP = a.str(attrClientIP)
+	r.TraceID = a.str(attrTraceID)
+	r.SpanID = a.str(attrSpanID)
 	if v, ok := a.m.Get(attrActive); ok {
 		b := a.boolValue(attrActive, v)
 		r.Active = &b

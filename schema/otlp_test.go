@@ -1,6 +1,7 @@
 package schema_test
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"reflect"
 	"slices"
@@ -41,6 +42,8 @@ func fullRecord() schema.Record {
 		Query:          "attributes=userName",
 		UserAgent:      "Microsoft.Identity.Provisioning/1.0",
 		ClientIP:       "203.0.113.9",
+		TraceID:        "4bf92f3577b34da6a3ce929d0e0e4736",
+		SpanID:         "00f067aa0ba902b7",
 		Active:         &active,
 		MembersAdded:   []string{"u1", "u2"},
 		MembersRemoved: []string{"u3"},
@@ -170,10 +173,15 @@ func TestOTLP_RoundTripIsLossless(t *testing.T) {
 
 func TestOTLP_Mapping(t *testing.T) {
 	rec := fullRecord()
-	ld := schema.NewLogs(schema.Resource{ServiceVersion: "1.2.3", InstanceID: "pod-7", HostName: "node-1"}, []schema.Record{rec})
+	ld := schema.NewLogs(schema.Resource{
+		ServiceVersion: "1.2.3", InstanceID: "pod-7", HostName: "node-1",
+		// From OTEL_RESOURCE_ATTRIBUTES: added, but never replacing the
+		// attributes scimtrail sets itself.
+		Attributes: map[string]string{"deployment.environment.name": "prod", "host.name": "spoofed"},
+	}, []schema.Record{rec})
 
 	res := ld.ResourceLogs().At(0).Resource().Attributes().AsRaw()
-	wantRes := map[string]any{"service.name": "scimtrail", "service.version": "1.2.3", "service.instance.id": "pod-7", "host.name": "node-1"}
+	wantRes := map[string]any{"service.name": "scimtrail", "service.version": "1.2.3", "service.instance.id": "pod-7", "host.name": "node-1", "deployment.environment.name": "prod"}
 	if !reflect.DeepEqual(res, wantRes) {
 		t.Errorf("resource attributes %v, want %v", res, wantRes)
 	}
@@ -193,6 +201,12 @@ func TestOTLP_Mapping(t *testing.T) {
 	}
 	if lr.Body().Type() != pcommon.ValueTypeStr || lr.Body().Str() != rec.RequestBody {
 		t.Errorf("body %v, want the request body", lr.Body().AsRaw())
+	}
+	if got := lr.TraceID(); hex.EncodeToString(got[:]) != rec.TraceID {
+		t.Errorf("TraceID %x, want %s", got, rec.TraceID)
+	}
+	if got := lr.SpanID(); hex.EncodeToString(got[:]) != rec.SpanID {
+		t.Errorf("SpanID %x, want %s", got, rec.SpanID)
 	}
 	if lr.EventName() != "scim.user.updated" {
 		t.Errorf("event name %q, want scim.user.updated", lr.EventName())

@@ -75,6 +75,13 @@ type Record struct {
 	Query     string `json:"query,omitempty"`
 	UserAgent string `json:"user_agent,omitempty"`
 	ClientIP  string `json:"client_ip,omitempty"`
+	// TraceID and SpanID place the request in a distributed trace (W3C
+	// Trace Context), lower-case hex: the trace of the incoming traceparent
+	// header (or the one scimtrail started when it exports its own spans),
+	// and the span that stands for this request — scimtrail's own span when
+	// it exports spans, else the caller's span. Absent without a trace.
+	TraceID string `json:"trace_id,omitempty"`
+	SpanID  string `json:"span_id,omitempty"`
 	// Active is the user's active flag after the request, when known.
 	Active *bool `json:"active,omitempty"`
 	// MembersAdded and MembersRemoved are the member ids a GROUP

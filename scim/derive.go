@@ -80,6 +80,8 @@ func (d Deriver) Derive(in Input) Result {
 		Query:         d.Redactor.Query(ex.RawQuery),
 		UserAgent:     ex.UserAgent,
 		ClientIP:      ex.ClientIP,
+		TraceID:       ex.TraceID,
+		SpanID:        ex.SpanID,
 		BodyTruncated: ex.RequestTruncated || ex.ResponseTruncated,
 		Notes:         slices.Clone(ex.Notes),
 	}

@@ -22,6 +22,10 @@ type Exchange struct {
 	// UserAgent and ClientIP describe the caller.
 	UserAgent string
 	ClientIP  string
+	// TraceID and SpanID are the request's W3C trace context, lower-case
+	// hex, empty when it had none (see schema.Record).
+	TraceID string
+	SpanID  string
 	// RequestBody is the captured request body, decoded when it was gzip
 	// encoded, at most the capture limit long.
 	RequestBody []byte

@@ -27,6 +27,10 @@ const (
 	DefaultRetryMax     = 30 * time.Second
 )
 
+// maxThrottle bounds the wait a sink's destination may ask for (Retry-After,
+// RetryInfo), so a wrong header cannot park a sink for hours.
+const maxThrottle = 5 * time.Minute
+
 // SinkConfig registers one sink with the spool. The zero value of a field
 // means its documented default; Name and Sink are required.
 type SinkConfig struct {
@@ -329,7 +333,13 @@ func (c *consumer) deliver(ctx context.Context, recs []schema.Record, seqs []uin
 			}
 		}
 		c.failed(err)
-		if !sleep(ctx, jitter(backoff)) {
+		wait := jitter(backoff)
+		if d, ok := exporter.ThrottleDelay(err); ok {
+			// The destination said when to come back: not sooner, and not
+			// later than maxThrottle whatever it said.
+			wait = max(wait, min(d, maxThrottle))
+		}
+		if !sleep(ctx, wait) {
 			return false
 		}
 		backoff = min(backoff*2, c.cfg.RetryMax)

@@ -538,3 +538,42 @@ func TestSpool_TakeWithAnExpiredContextKeepsTheRecord(t *testing.T) {
 	}
 	waitFor(t, "200 delivered", func() bool { return len(sink.ids()) == 200 })
 }
+
+// throttleSink asks to be left alone for delay on its first Export and
+// notes when each Export came.
+type throttleSink struct {
+	delay time.Duration
+	mu    sync.Mutex
+	at    []time.Time
+}
+
+func (s *throttleSink) Export(ctx context.Context, recs []schema.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.at = append(s.at, time.Now())
+	if len(s.at) == 1 {
+		return exporter.Throttle(errors.New("throttlesink: 503"), s.delay)
+	}
+	return nil
+}
+
+func (s *throttleSink) attempts() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.at...)
+}
+
+func TestSpool_ThrottledSinkIsNotRetriedBeforeItsDelay(t *testing.T) {
+	sink := &throttleSink{delay: 400 * time.Millisecond}
+	// Backoff of 1–5ms: without the throttle, the retry would come at once.
+	h := open(t, t.TempDir(), spool.Config{}, spool.SinkConfig{Name: "otlp", Sink: sink})
+	h.take(0, 1, http.MethodPost)
+	waitFor(t, "a second attempt", func() bool { return len(sink.attempts()) >= 2 })
+	at := sink.attempts()
+	if gap := at[1].Sub(at[0]); gap < sink.delay {
+		t.Fatalf("retried %v after a throttle of %v", gap, sink.delay)
+	}
+	if d, ok := exporter.ThrottleDelay(fmt.Errorf("wrapped: %w", exporter.Throttle(errors.New("x"), time.Second))); !ok || d != time.Second {
+		t.Fatalf("ThrottleDelay through a wrap = %v, %v", d, ok)
+	}
+}
