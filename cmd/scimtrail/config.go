@@ -16,6 +16,7 @@ import (
 	"github.com/scimtrail/scimtrail/audit"
 	"github.com/scimtrail/scimtrail/exporter/file"
 	"github.com/scimtrail/scimtrail/exporter/kafka"
+	"github.com/scimtrail/scimtrail/exporter/otlp"
 	"github.com/scimtrail/scimtrail/exporter/spool"
 	"github.com/scimtrail/scimtrail/proxy"
 )
@@ -38,6 +39,17 @@ type config struct {
 	Spool spool.Config
 	// Kafka is the Kafka sink, on when Kafka.Brokers is set.
 	Kafka kafka.Config
+	// OTLP is the OTLP logs sink, on when an endpoint is set by a flag,
+	// the file or OTEL_EXPORTER_OTLP_(LOGS_)ENDPOINT.
+	OTLP otlp.Config
+	// OTLPTraces exports the proxy's own spans to the OTLP endpoint.
+	// Default false.
+	OTLPTraces bool
+	// ServiceName and ResourceAttributes come from OTEL_SERVICE_NAME and
+	// OTEL_RESOURCE_ATTRIBUTES; they describe this process in OTLP
+	// payloads (the OTLP sink, Kafka's otlp_proto, spans).
+	ServiceName        string
+	ResourceAttributes map[string]string
 	// Listen is the proxy's address. Default ":8080".
 	Listen string
 	// AdminListen serves /healthz, /readyz and /metrics. Default
@@ -76,7 +88,7 @@ func (c config) logFile() string {
 	return c.LogFile
 }
 
-func (c config) hasOtherSink() bool { return len(c.Kafka.Brokers) > 0 }
+func (c config) hasOtherSink() bool { return len(c.Kafka.Brokers) > 0 || c.OTLP.Enabled() }
 
 // spool is the spool's configuration with its directory defaulted.
 func (c config) spool() spool.Config {
@@ -122,6 +134,10 @@ func (c config) validate() error {
 	errs := []error{c.Proxy.Validate(), c.spool().Validate()}
 	if len(c.Kafka.Brokers) > 0 {
 		errs = append(errs, c.Kafka.Validate())
+	}
+	errs = append(errs, c.OTLP.Validate())
+	if c.OTLPTraces && !c.OTLP.Enabled() {
+		errs = append(errs, errors.New(`"otlp-traces" requires "otlp-endpoint"`))
 	}
 	if _, _, err := net.SplitHostPort(c.listen()); err != nil {
 		errs = append(errs, fmt.Errorf(`"listen": %q is not host:port`, c.Listen))
@@ -201,6 +217,8 @@ func proxyFlags(c *config) *flag.FlagSet {
 	fs.DurationVar(&c.Proxy.ReadHeaderTimeout, "read-header-timeout", 0, "client request header read `timeout` (default 10s)")
 	fs.DurationVar(&c.Proxy.IdleTimeout, "idle-timeout", 0, "client keep-alive idle `timeout` (default 2m0s)")
 	kafkaFlags(fs, &c.Kafka)
+	otlpFlags(fs, &c.OTLP)
+	fs.BoolVar(&c.OTLPTraces, "otlp-traces", false, "also export the proxy's own spans (one per request, W3C traceparent propagated to the upstream) to the OTLP endpoint (default false)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 0, "on SIGTERM, wait at most this `duration` for in-flight requests, and as long again for sinks to deliver what the spool holds; the rest stays for the next start (default 30s)")
 	fs.BoolVar(&c.Audit.SkipReads, "skip-reads", false, "do not record GET requests (default: every request is recorded)")
 	fs.BoolVar(&c.Lookup, "lookup", true, "read a resource the identity cache does not know back from the upstream, with the request's own credentials (before a DELETE, after a PATCH/PUT answered 204)")
@@ -235,6 +253,45 @@ func kafkaFlags(fs *flag.FlagSet, k *kafka.Config) {
 	fs.StringVar(&k.SASL.Password, "kafka-sasl-password", "", "SASL `password`; prefer the config file with ${ENV}, as a flag it shows in the process list")
 }
 
+// otlpFlags binds the OTLP sink's settings; their defaults are the otlp
+// package's. The OTEL_EXPORTER_OTLP_* variables fill what these leave unset.
+func otlpFlags(fs *flag.FlagSet, o *otlp.Config) {
+	fs.StringVar(&o.Endpoint, "otlp-endpoint", "", "send records as OTLP logs to this base `URL` (http://host:4318, https://…; grpc: port 4317); off when empty and OTEL_EXPORTER_OTLP_(LOGS_)ENDPOINT is unset")
+	fs.StringVar(&o.Protocol, "otlp-protocol", "", "OTLP `protocol`: grpc or http/protobuf (default http/protobuf)")
+	fs.StringVar(&o.Compression, "otlp-compression", "", "request `compression`: gzip or none (default gzip)")
+	fs.Var(headerFlag{m: &o.Headers}, "otlp-header", "send this `key=value` header with every OTLP request, repeatable (values are never logged)")
+	fs.DurationVar(&o.Timeout, "otlp-timeout", 0, "bound on each OTLP request (default 10s)")
+	fs.IntVar(&o.MaxBatchBytes, "otlp-max-batch-bytes", 0, "split batches to keep each request under this many `bytes` (default 3145728: a stock Collector refuses gRPC messages over 4 MiB)")
+	fs.IntVar(&o.BatchSize, "otlp-batch-size", 0, "most `records` per OTLP request (default 512)")
+	fs.DurationVar(&o.BatchTimeout, "otlp-batch-timeout", 0, "how long a batch waits for more records (default 200ms)")
+	fs.StringVar(&o.TLS.CAFile, "otlp-ca-file", "", "trust only the CAs in this PEM `file` for an https endpoint (default: system roots)")
+	fs.StringVar(&o.TLS.CertFile, "otlp-cert-file", "", "client certificate PEM `file` for mutual TLS (with --otlp-key-file)")
+	fs.StringVar(&o.TLS.KeyFile, "otlp-key-file", "", "client key PEM `file` for --otlp-cert-file")
+	fs.BoolVar(&o.TLS.Insecure, "otlp-insecure", false, "grpc to a bare host:port endpoint in plain text, for a Collector on loopback or in the pod (an http:// endpoint is plain text anyway)")
+}
+
+// headerFlag is a repeatable key=value flag filling a map.
+type headerFlag struct{ m *map[string]string }
+
+func (h headerFlag) String() string {
+	if h.m == nil || *h.m == nil {
+		return ""
+	}
+	return fmt.Sprint(len(*h.m), " headers")
+}
+
+func (h headerFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return errors.New("want key=value")
+	}
+	if *h.m == nil {
+		*h.m = map[string]string{}
+	}
+	(*h.m)[strings.TrimSpace(k)] = val
+	return nil
+}
+
 // parseProxyConfig reads flags, then the YAML file for every key not given
 // as a flag, then validates.
 func parseProxyConfig(args []string, fs *flag.FlagSet, c *config) error {
@@ -250,6 +307,13 @@ func parseProxyConfig(args []string, fs *flag.FlagSet, c *config) error {
 		}
 	}
 	c.Audit.DisableLookup = !c.Lookup
+	if err := c.OTLP.ApplyEnv(os.Getenv); err != nil {
+		return err
+	}
+	var err error
+	if c.ServiceName, c.ResourceAttributes, err = otlp.ResourceFromEnv(os.Getenv); err != nil {
+		return err
+	}
 	return c.validate()
 }
 
@@ -307,8 +371,11 @@ func applyConfigFile(fs *flag.FlagSet, path string, lookupEnv func(string) (stri
 }
 
 func isList(f *flag.Flag) bool {
-	_, ok := f.Value.(listFlag)
-	return ok
+	switch f.Value.(type) {
+	case listFlag, headerFlag:
+		return true
+	}
+	return false
 }
 
 func scalars(n *yaml.Node, list bool) ([]string, error) {

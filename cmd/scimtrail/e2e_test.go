@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scimtrail/scimtrail/exporter/otlp"
 	"github.com/scimtrail/scimtrail/exporter/spool"
 	"github.com/scimtrail/scimtrail/internal/scimtest"
 	"github.com/scimtrail/scimtrail/proxy"
@@ -58,6 +59,9 @@ type e2eOptions struct {
 	noLogFile      bool         // Kafka alone
 	kafkaTopic     string
 	kafkaEncoding  string
+	otlp           otlp.Config // the OTLP sink, on with an endpoint
+	serviceName    string
+	resourceAttrs  map[string]string
 }
 
 func startE2E(t *testing.T, o e2eOptions) *e2e {
@@ -85,6 +89,8 @@ func startE2E(t *testing.T, o e2eOptions) *e2e {
 	c.Kafka.Brokers = o.kafka
 	c.Kafka.Topic = o.kafkaTopic
 	c.Kafka.Encoding = o.kafkaEncoding
+	c.OTLP = o.otlp
+	c.ServiceName, c.ResourceAttributes = o.serviceName, o.resourceAttrs
 	if o.noLogFile {
 		c.LogFile = ""
 	}

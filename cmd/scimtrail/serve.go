@@ -26,6 +26,7 @@ import (
 	"github.com/scimtrail/scimtrail/exporter"
 	"github.com/scimtrail/scimtrail/exporter/file"
 	"github.com/scimtrail/scimtrail/exporter/kafka"
+	"github.com/scimtrail/scimtrail/exporter/otlp"
 	"github.com/scimtrail/scimtrail/exporter/spool"
 	"github.com/scimtrail/scimtrail/identity"
 	"github.com/scimtrail/scimtrail/proxy"
@@ -40,7 +41,8 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(fs.Output(), "Usage: scimtrail proxy --upstream URL [flags]\n\n"+
 			"Forward every request to the SCIM service at --upstream, unchanged, and write one\n"+
 			"audit record per exchange, through the on-disk spool to the sinks: JSON lines to\n"+
-			"--log-file and/or Kafka with --kafka-brokers (stdout when neither is set).\n"+
+			"--log-file, Kafka with --kafka-brokers and/or OTLP logs with --otlp-endpoint\n"+
+			"(stdout when none is set). The OTEL_EXPORTER_OTLP_* variables fill unset --otlp-* flags.\n"+
 			"Every flag is also a key of the YAML file given with --config.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -114,13 +116,14 @@ type stack struct {
 	log                  *slog.Logger
 	spoolDir             string
 	spoolClosed          bool
+	resource             schema.Resource
 }
 
 // start wires identity cache → spool (with its sinks) → audit pipeline →
 // reverse proxy, binds the listeners and serves. sink, when not nil,
 // replaces the configured sinks (the demo collects records in memory).
 func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Registry, logger *slog.Logger, sink exporter.Sink) (*stack, error) {
-	st := &stack{ready: new(atomic.Bool), served: make(chan error, 2), log: logger, spoolDir: c.spool().Dir}
+	st := &stack{ready: new(atomic.Bool), served: make(chan error, 2), log: logger, spoolDir: c.spool().Dir, resource: c.resource()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -138,7 +141,7 @@ func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Regi
 	if st.spool, err = spool.Open(c.spool(), spool.Options{Logger: logger, Registerer: reg}); err != nil {
 		return nil, err
 	}
-	sinks, err := st.openSinks(c, stdout, logger, sink)
+	sinks, err := st.openSinks(c, stdout, logger, reg, sink)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +201,7 @@ func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Regi
 
 // openSinks opens the configured sinks (or only the given one) and returns
 // their spool registrations. The stack closes them after the spool.
-func (st *stack) openSinks(c config, stdout io.Writer, logger *slog.Logger, given exporter.Sink) ([]spool.SinkConfig, error) {
+func (st *stack) openSinks(c config, stdout io.Writer, logger *slog.Logger, reg prometheus.Registerer, given exporter.Sink) ([]spool.SinkConfig, error) {
 	if given != nil {
 		return []spool.SinkConfig{{Name: "records", Sink: given}}, nil
 	}
@@ -224,12 +227,28 @@ func (st *stack) openSinks(c config, stdout io.Writer, logger *slog.Logger, give
 		out = append(out, spool.SinkConfig{Name: "file", Sink: fs, Linger: linger})
 	}
 	if len(c.Kafka.Brokers) > 0 {
-		ks, err := kafka.New(c.Kafka, kafka.Options{Logger: logger, Resource: resource()})
+		ks, err := kafka.New(c.Kafka, kafka.Options{Logger: logger, Resource: st.resource})
 		if err != nil {
 			return nil, err
 		}
 		st.sinks = append(st.sinks, ks)
 		out = append(out, spool.SinkConfig{Name: "kafka", Sink: ks})
+	}
+	if c.OTLP.Enabled() {
+		ox, err := otlp.New(c.OTLP, otlp.Options{Logger: logger.With("sink", "otlp"), Resource: st.resource, Registerer: reg})
+		if err != nil {
+			return nil, err
+		}
+		st.sinks = append(st.sinks, ox)
+		out = append(out, spool.SinkConfig{
+			Name: "otlp", Sink: ox,
+			BatchSize:  c.OTLP.BatchSizeOrDefault(),
+			BatchBytes: c.OTLP.MaxBatchBytesOrDefault(),
+			Linger:     c.OTLP.BatchTimeoutOrDefault(),
+			// One Export may be several requests when a batch is split.
+			Timeout: max(spool.DefaultTimeout, 4*c.OTLP.TimeoutOrDefault()),
+		})
+		logger.Info("scimtrail: OTLP logs sink", "otlp", c.OTLP)
 	}
 	return out, nil
 }
@@ -371,8 +390,12 @@ func spoolReport(sp *spool.Spool) string {
 
 // resource names this process in OTLP payloads. service.instance.id is new
 // at every start, as the OpenTelemetry semantic conventions suggest for a
-// process without a stable identity of its own.
-func resource() schema.Resource {
+// process without a stable identity of its own; OTEL_SERVICE_NAME and
+// OTEL_RESOURCE_ATTRIBUTES add to it.
+func (c config) resource() schema.Resource {
 	host, _ := os.Hostname()
-	return schema.Resource{ServiceVersion: buildVersion(), InstanceID: uuid.NewString(), HostName: host}
+	return schema.Resource{
+		ServiceName: c.ServiceName, ServiceVersion: buildVersion(), InstanceID: uuid.NewString(), HostName: host,
+		Attributes: c.ResourceAttributes,
+	}
 }

@@ -1,0 +1,361 @@
+package otlp
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Protocols of Config.Protocol.
+const (
+	ProtocolGRPC         = "grpc"
+	ProtocolHTTPProtobuf = "http/protobuf"
+)
+
+// Compressions of Config.Compression.
+const (
+	CompressionGzip = "gzip"
+	CompressionNone = "none"
+)
+
+// Defaults of Config, applied by its accessors when a field is zero.
+const (
+	// DefaultProtocol is the OTLP specification's default.
+	DefaultProtocol = ProtocolHTTPProtobuf
+	// DefaultCompression is the Collector's otlp exporter's default: audit
+	// records are JSON-heavy text and shrink several times.
+	DefaultCompression = CompressionGzip
+	DefaultTimeout     = 10 * time.Second
+	// DefaultMaxBatchBytes keeps a request under the 4 MiB a stock
+	// Collector's gRPC receiver accepts, with room for framing.
+	DefaultMaxBatchBytes = 3 << 20
+	DefaultBatchSize     = 512
+	// DefaultBatchTimeout is the Collector batch processor's default.
+	DefaultBatchTimeout = 200 * time.Millisecond
+	// DefaultGRPCPort and DefaultHTTPPort are OTLP's registered ports,
+	// used when an endpoint names none.
+	DefaultGRPCPort = "4317"
+	DefaultHTTPPort = "4318"
+	// LogsPath is where OTLP/HTTP takes logs under a base endpoint.
+	LogsPath = "/v1/logs"
+)
+
+// Config configures an Exporter. The zero value of every field but
+// Endpoint/LogsEndpoint means its documented default. Fields have no YAML
+// tags: the command maps its flags (named below) and YAML keys onto them,
+// then ApplyEnv fills what they left unset from the OTEL_* variables. A
+// Config is a plain value, safe to copy; printing it (fmt, slog, JSON)
+// never shows header values, which often carry credentials.
+type Config struct {
+	// Endpoint is the receiver's base URL, as in OTEL_EXPORTER_OTLP_ENDPOINT
+	// (--otlp-endpoint): http://host:port sends in plain text, https://
+	// with TLS. With http/protobuf the logs go to /v1/logs under its path
+	// (a path already ending in /v1/logs is used as it is); with grpc only
+	// host and port count. A missing port is 4317 (grpc) or 4318 (http).
+	// For grpc a bare host:port is allowed and means TLS unless Insecure.
+	Endpoint string
+	// LogsEndpoint is the full URL logs are sent to, as in
+	// OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: nothing is appended to it. It wins
+	// over Endpoint when both come from the environment; a set Endpoint
+	// from a flag or the config file wins over it.
+	LogsEndpoint string
+	// Protocol is "grpc" or "http/protobuf". Default http/protobuf, the
+	// OTLP specification's default (--otlp-protocol).
+	Protocol string
+	// Compression is "gzip" or "none". Default gzip (--otlp-compression).
+	Compression string
+	// Headers are sent with every request (--otlp-header k=v, repeatable),
+	// e.g. an API key. Their values appear in no log line or printed Config.
+	Headers map[string]string
+	// Timeout bounds one export request. Default 10s (--otlp-timeout).
+	Timeout time.Duration
+	// MaxBatchBytes bounds one request's encoded (uncompressed) size; a
+	// batch is split to stay under it. A single record larger than it
+	// still goes alone. Default 3 MiB (--otlp-max-batch-bytes).
+	MaxBatchBytes int
+	// BatchSize is the most records in one request. Default 512
+	// (--otlp-batch-size).
+	BatchSize int
+	// BatchTimeout is how long a batch smaller than BatchSize waits for
+	// more records. Default 200ms (--otlp-batch-timeout).
+	BatchTimeout time.Duration
+	// TLS configures certificates; whether TLS is used at all follows the
+	// endpoint's scheme.
+	TLS TLSConfig
+}
+
+// TLSConfig configures TLS to the receiver. TLS 1.2 is the least version
+// offered; the receiver's certificate is always verified.
+type TLSConfig struct {
+	// CAFile is a PEM bundle of the CAs trusted for the receiver's
+	// certificate; when set, only these are trusted. Default: the system
+	// roots (--otlp-ca-file, OTEL_EXPORTER_OTLP_CERTIFICATE).
+	CAFile string
+	// CertFile and KeyFile, together, are the PEM client certificate and
+	// key offered for mutual TLS (--otlp-cert-file, --otlp-key-file,
+	// OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE, OTEL_EXPORTER_OTLP_CLIENT_KEY).
+	CertFile string
+	KeyFile  string
+	// Insecure sends gRPC in plain text to a bare host:port endpoint
+	// (--otlp-insecure, OTEL_EXPORTER_OTLP_INSECURE); meant for a
+	// Collector on loopback or in the same pod. An http:// endpoint is
+	// plain text anyway, an https:// one never.
+	Insecure bool
+}
+
+// String shows the header names, never their values: a Config printed
+// with %v or %+v goes through it.
+func (c Config) String() string {
+	return fmt.Sprintf("{Endpoint:%s LogsEndpoint:%s Protocol:%s Compression:%s Headers:%v Timeout:%v MaxBatchBytes:%d BatchSize:%d BatchTimeout:%v TLS:%+v}",
+		c.Endpoint, c.LogsEndpoint, c.Protocol, c.Compression, redactedHeaders(c.Headers),
+		c.Timeout, c.MaxBatchBytes, c.BatchSize, c.BatchTimeout, c.TLS)
+}
+
+// GoString is String for %#v.
+func (c Config) GoString() string { return "otlp.Config" + c.String() }
+
+// LogValue keeps header values out of structured logs.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("endpoint", c.url()),
+		slog.String("protocol", c.protocol()),
+		slog.String("compression", c.compression()),
+		slog.Any("headers", redactedHeaders(c.Headers)),
+	)
+}
+
+// MarshalJSON keeps header values out of JSON.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config
+	p := plain(c)
+	p.Headers = redactedHeaders(c.Headers)
+	return json.Marshal(p)
+}
+
+func redactedHeaders(h map[string]string) map[string]string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(h))
+	for k := range h {
+		out[k] = "REDACTED"
+	}
+	return out
+}
+
+// Enabled reports whether an endpoint is configured: without one, there
+// is no OTLP sink.
+func (c Config) Enabled() bool { return c.Endpoint != "" || c.LogsEndpoint != "" }
+
+func (c Config) protocol() string    { return orString(c.Protocol, DefaultProtocol) }
+func (c Config) compression() string { return orString(c.Compression, DefaultCompression) }
+func (c Config) timeout() time.Duration {
+	return positiveOr(c.Timeout, DefaultTimeout)
+}
+func (c Config) maxBatchBytes() int { return positiveOr(c.MaxBatchBytes, DefaultMaxBatchBytes) }
+
+// BatchSizeOrDefault and BatchTimeoutOrDefault are the batching the spool
+// applies for this sink.
+func (c Config) BatchSizeOrDefault() int { return positiveOr(c.BatchSize, DefaultBatchSize) }
+func (c Config) BatchTimeoutOrDefault() time.Duration {
+	return positiveOr(c.BatchTimeout, DefaultBatchTimeout)
+}
+
+// MaxBatchBytesOrDefault is the request size bound, also given to the spool
+// so its batches are about one request.
+func (c Config) MaxBatchBytesOrDefault() int { return c.maxBatchBytes() }
+
+// TimeoutOrDefault is the per-request timeout.
+func (c Config) TimeoutOrDefault() time.Duration { return c.timeout() }
+
+func positiveOr[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+func orString(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// url is where logs go: for http/protobuf the full URL; for grpc the
+// endpoint as given, its port filled in.
+func (c Config) url() string {
+	u, err := c.target()
+	if err != nil {
+		return c.Endpoint
+	}
+	return u.String()
+}
+
+// target parses the configured endpoint into a URL with scheme, host and
+// port, and for http/protobuf the logs path. A bare host:port (grpc only)
+// gets scheme https, or http when Insecure.
+func (c Config) target() (*url.URL, error) {
+	raw, full := c.Endpoint, false
+	if raw == "" {
+		raw, full = c.LogsEndpoint, true
+	}
+	if raw == "" {
+		return nil, errors.New("no endpoint")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		// host:port parses as scheme "host", opaque "port".
+		if c.protocol() != ProtocolGRPC || strings.Contains(raw, "/") {
+			return nil, fmt.Errorf("%q is not an http:// or https:// URL", raw)
+		}
+		scheme := "https"
+		if c.TLS.Insecure {
+			scheme = "http"
+		}
+		u = &url.URL{Scheme: scheme, Host: raw}
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%q carries credentials in the URL; use a header", redactURL(u))
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%q has a query or fragment", raw)
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		host, port = u.Hostname(), ""
+		if host == "" {
+			return nil, fmt.Errorf("%q names no host", raw)
+		}
+	}
+	if port == "" {
+		port = DefaultHTTPPort
+		if c.protocol() == ProtocolGRPC {
+			port = DefaultGRPCPort
+		}
+	}
+	out := &url.URL{Scheme: u.Scheme, Host: net.JoinHostPort(host, port)}
+	if c.protocol() == ProtocolHTTPProtobuf {
+		p := u.Path
+		if !full && !strings.HasSuffix(p, LogsPath) {
+			p = strings.TrimSuffix(p, "/") + LogsPath
+		}
+		if p == "" {
+			p = "/"
+		}
+		out.Path = p
+	}
+	return out, nil
+}
+
+func redactURL(u *url.URL) string {
+	c := *u
+	c.User = nil
+	return c.String()
+}
+
+// Validate reports the first problem of c, quoting the flag (and YAML key)
+// it concerns. It reads no files; New does.
+func (c Config) Validate() error {
+	if !c.Enabled() {
+		return nil
+	}
+	switch c.protocol() {
+	case ProtocolGRPC, ProtocolHTTPProtobuf:
+	case "http/json":
+		return errors.New(`"otlp-protocol": http/json is not supported; use "grpc" or "http/protobuf"`)
+	default:
+		return fmt.Errorf(`"otlp-protocol" is %q; want "grpc" or "http/protobuf"`, c.Protocol)
+	}
+	if _, err := c.target(); err != nil {
+		return fmt.Errorf(`"otlp-endpoint": %w`, err)
+	}
+	switch c.compression() {
+	case CompressionGzip, CompressionNone:
+	default:
+		return fmt.Errorf(`"otlp-compression" is %q; want "gzip" or "none"`, c.Compression)
+	}
+	for k := range c.Headers {
+		if !validHeaderName(k) {
+			return fmt.Errorf(`"otlp-header": %q is not a valid header name`, k)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"otlp-timeout", c.Timeout}, {"otlp-batch-timeout", c.BatchTimeout}} {
+		if d.v < 0 {
+			return fmt.Errorf("%q is negative", d.name)
+		}
+	}
+	if c.MaxBatchBytes < 0 {
+		return errors.New(`"otlp-max-batch-bytes" is negative`)
+	}
+	if c.BatchSize < 0 {
+		return errors.New(`"otlp-batch-size" is negative`)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return errors.New(`"otlp-cert-file" and "otlp-key-file" go together`)
+	}
+	return nil
+}
+
+// validHeaderName accepts an HTTP token (RFC 9110 §5.6.2).
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range []byte(k) {
+		if c >= 0x80 || !(c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' ||
+			c == '+' || c == '-' || c == '.' || c == '^' || c == '_' || c == '`' || c == '|' || c == '~' ||
+			('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')) {
+			return false
+		}
+	}
+	return true
+}
+
+// ClientTLS builds the TLS configuration for the receiver, reading the
+// files; nil when the endpoint is plain text. The trace exporter uses it
+// too, so both signals trust the same CAs.
+func (c Config) ClientTLS() (*tls.Config, error) {
+	u, err := c.target()
+	if err != nil {
+		return nil, fmt.Errorf(`"otlp-endpoint": %w`, err)
+	}
+	if u.Scheme != "https" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.TLS.CAFile != "" {
+		pem, err := os.ReadFile(c.TLS.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf(`"otlp-ca-file": %w`, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf(`"otlp-ca-file": %s holds no PEM certificate`, c.TLS.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.TLS.CertFile != "" {
+		pair, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf(`"otlp-cert-file", "otlp-key-file": %w`, err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return tc, nil
+}
+
+// Target is the parsed endpoint: scheme, host:port and, for http/protobuf,
+// the logs path. Validate first.
+func (c Config) Target() (*url.URL, error) { return c.target() }

@@ -1,0 +1,133 @@
+package otlp
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ApplyEnv fills the fields c leaves unset from the standard OpenTelemetry
+// exporter variables, read through getenv (os.Getenv in the command), so
+// flags and the config file win over the environment. For each setting the
+// logs-specific variable wins over the general one, as the specification
+// says:
+//
+//	OTEL_EXPORTER_OTLP_LOGS_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT
+//	OTEL_EXPORTER_OTLP_LOGS_PROTOCOL / OTEL_EXPORTER_OTLP_PROTOCOL
+//	OTEL_EXPORTER_OTLP_LOGS_HEADERS / OTEL_EXPORTER_OTLP_HEADERS
+//	OTEL_EXPORTER_OTLP_LOGS_COMPRESSION / OTEL_EXPORTER_OTLP_COMPRESSION
+//	OTEL_EXPORTER_OTLP_LOGS_TIMEOUT / OTEL_EXPORTER_OTLP_TIMEOUT (ms)
+//	OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE / OTEL_EXPORTER_OTLP_CERTIFICATE
+//	OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE / …_CLIENT_CERTIFICATE
+//	OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY / …_CLIENT_KEY
+//	OTEL_EXPORTER_OTLP_LOGS_INSECURE / OTEL_EXPORTER_OTLP_INSECURE
+//
+// Headers merge: a header set by a flag keeps its value, the variables add
+// the others. An endpoint from the environment turns the OTLP sink on, as
+// it does for any OpenTelemetry SDK. A malformed value is an error naming
+// the variable.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	get := func(suffix string) (string, string) {
+		for _, name := range []string{"OTEL_EXPORTER_OTLP_LOGS_" + suffix, "OTEL_EXPORTER_OTLP_" + suffix} {
+			if v := strings.TrimSpace(getenv(name)); v != "" {
+				return name, v
+			}
+		}
+		return "", ""
+	}
+	if c.Endpoint == "" && c.LogsEndpoint == "" {
+		if v := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")); v != "" {
+			c.LogsEndpoint = v
+		} else if v := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT")); v != "" {
+			c.Endpoint = v
+		}
+	}
+	if _, v := get("PROTOCOL"); c.Protocol == "" && v != "" {
+		c.Protocol = v
+	}
+	if _, v := get("COMPRESSION"); c.Compression == "" && v != "" {
+		c.Compression = v
+	}
+	if name, v := get("HEADERS"); v != "" {
+		h, err := ParseHeaders(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		for k, val := range h {
+			if _, set := c.Headers[k]; !set {
+				if c.Headers == nil {
+					c.Headers = map[string]string{}
+				}
+				c.Headers[k] = val
+			}
+		}
+	}
+	if name, v := get("TIMEOUT"); c.Timeout == 0 && v != "" {
+		ms, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return fmt.Errorf("%s is %q; want milliseconds", name, v)
+		}
+		c.Timeout = time.Duration(ms) * time.Millisecond
+	}
+	if _, v := get("CERTIFICATE"); c.TLS.CAFile == "" {
+		c.TLS.CAFile = v
+	}
+	if _, v := get("CLIENT_CERTIFICATE"); c.TLS.CertFile == "" {
+		c.TLS.CertFile = v
+	}
+	if _, v := get("CLIENT_KEY"); c.TLS.KeyFile == "" {
+		c.TLS.KeyFile = v
+	}
+	if name, v := get("INSECURE"); !c.TLS.Insecure && v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%s is %q; want true or false", name, v)
+		}
+		c.TLS.Insecure = b
+	}
+	return nil
+}
+
+// ParseHeaders reads the W3C Baggage-like list the OTEL_* header and
+// resource variables use: "k1=v1,k2=v2", values percent-decoded, blanks
+// around keys and values dropped.
+func ParseHeaders(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for i, pair := range strings.Split(s, ",") {
+		if strings.TrimSpace(pair) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(pair, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			// Say where, not what: the entry may be a credential.
+			return nil, fmt.Errorf("entry %d is not key=value", i+1)
+		}
+		dv, err := url.PathUnescape(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("value of %q: bad percent-encoding", k)
+		}
+		out[k] = dv
+	}
+	return out, nil
+}
+
+// ResourceFromEnv reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES: the
+// service name (empty when neither sets it; OTEL_SERVICE_NAME wins) and the
+// other attributes.
+func ResourceFromEnv(getenv func(string) string) (serviceName string, attrs map[string]string, err error) {
+	if v := strings.TrimSpace(getenv("OTEL_RESOURCE_ATTRIBUTES")); v != "" {
+		attrs, err = ParseHeaders(v)
+		if err != nil {
+			return "", nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
+		}
+		serviceName = attrs["service.name"]
+		delete(attrs, "service.name")
+	}
+	if v := strings.TrimSpace(getenv("OTEL_SERVICE_NAME")); v != "" {
+		serviceName = v
+	}
+	return serviceName, attrs, nil
+}
