@@ -13,6 +13,7 @@ import (
 
 	"github.com/scimtrail/scimtrail/audit"
 	"github.com/scimtrail/scimtrail/exporter/kafka"
+	"github.com/scimtrail/scimtrail/exporter/otlp"
 	"github.com/scimtrail/scimtrail/exporter/spool"
 	"github.com/scimtrail/scimtrail/proxy"
 )
@@ -58,6 +59,13 @@ func TestConfig_ValidFileFillsEveryKey(t *testing.T) {
 				KeyFile: "/etc/scimtrail/kafka.key", ServerName: "kafka.internal"},
 			SASL: kafka.SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "scimtrail", Password: "changeme"},
 		},
+		OTLP: otlp.Config{
+			Endpoint: "https://otel-collector.observability:4317", Protocol: otlp.ProtocolGRPC, Compression: otlp.CompressionGzip,
+			Headers: map[string]string{"x-tenant": "acme", "authorization": "Bearer changeme"},
+			Timeout: 5 * time.Second, MaxBatchBytes: 2 << 20, BatchSize: 256, BatchTimeout: 100 * time.Millisecond,
+			TLS: otlp.TLSConfig{CAFile: "/etc/scimtrail/otlp-ca.pem", CertFile: "/etc/scimtrail/otlp.crt", KeyFile: "/etc/scimtrail/otlp.key"},
+		},
+		OTLPTraces:      true,
 		Listen:          ":8443",
 		AdminListen:     "0.0.0.0:9464",
 		TLSCert:         "/etc/scimtrail/tls.crt",

@@ -1,22 +1,36 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/scimtrail/scimtrail/exporter/otlp"
+	"github.com/scimtrail/scimtrail/exporter/otlp/otlptest"
 	"github.com/scimtrail/scimtrail/internal/scimtest"
 )
 
 // TestOutputs_NeverContainAuthorization runs both provisioning cycles,
-// then searches every output scimtrail has — the record file, its own logs
-// at debug level, and /metrics — for the bearer tokens and the passwords
-// the IdPs sent.
+// then searches every output scimtrail has — the record file, the OTLP
+// receiver's records, its own logs at debug level, /readyz and /metrics —
+// for the bearer tokens and the passwords the IdPs sent, and the OTLP
+// credential header (the receiver refuses it once, so it is in an error).
 func TestOutputs_NeverContainAuthorization(t *testing.T) {
-	e := startE2E(t, e2eOptions{patchNoContent: true})
+	const otlpSecret = "otlp-secret-77cc88dd"
+	var refused atomic.Bool
+	rcv := otlptest.NewHTTP(t, otlptest.WithRefuse(func(int, otlptest.Request) *otlptest.Refusal {
+		if refused.CompareAndSwap(false, true) {
+			return &otlptest.Refusal{Status: http.StatusUnauthorized, Message: "bad credentials"}
+		}
+		return nil
+	}))
+	e := startE2E(t, e2eOptions{patchNoContent: true, otlp: otlp.Config{Endpoint: rcv.Endpoint(),
+		Headers: map[string]string{"Authorization": "Bearer " + otlpSecret}}})
 	e.run(scimtest.ExpectPatchNoContent(slices.Concat(scimtest.OktaCycle(), scimtest.EntraCycle())))
 	// A request the upstream refuses, with a token no IdP matcher knows.
 	req, err := http.NewRequest(http.MethodGet, e.base+"/scim/v2/Users/nope", nil)
@@ -41,7 +55,15 @@ func TestOutputs_NeverContainAuthorization(t *testing.T) {
 	if err != nil || mresp.StatusCode != http.StatusOK || !strings.Contains(string(metrics), "scimtrail_requests_total") {
 		t.Fatalf("/metrics: %d %v", mresp.StatusCode, err)
 	}
+	readyz := httpGet(t, "http://"+e.st.adminAddr+"/readyz")
 	records := e.records()
+	otlpRecords, err := json.Marshal(rcv.Wait(len(records)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !refused.Load() || !strings.Contains(e.logs.String(), "http 401") {
+		t.Fatal("the OTLP receiver never refused: the test would prove nothing of the header")
+	}
 	raw, err := os.ReadFile(e.logFile)
 	if err != nil {
 		t.Fatal(err)
@@ -49,8 +71,9 @@ func TestOutputs_NeverContainAuthorization(t *testing.T) {
 	if len(records) == 0 || !strings.Contains(string(raw), `\"password\":\"[REDACTED]\"`) {
 		t.Fatalf("no redacted password in the records: the test would prove nothing")
 	}
-	outputs := map[string]string{"records": string(raw), "logs": e.logs.String(), "metrics": string(metrics)}
-	secrets := []string{oktaToken, entraToken, "stranger-token-55aa66bb", "Bearer",
+	outputs := map[string]string{"records": string(raw), "otlp records": string(otlpRecords), "logs": e.logs.String(),
+		"metrics": string(metrics), "readyz": readyz}
+	secrets := []string{oktaToken, entraToken, "stranger-token-55aa66bb", "Bearer", otlpSecret,
 		"Alice-Pa55word!", "Bob-Pa55word!", "Alice-N3w-Pa55word!"}
 	for name, out := range outputs {
 		for _, s := range secrets {
