@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scimtrail/scimtrail/exporter/kafka"
+	"github.com/scimtrail/scimtrail/exporter/otlp"
+	"github.com/scimtrail/scimtrail/exporter/otlp/otlptest"
 	"github.com/scimtrail/scimtrail/exporter/spool"
 	"github.com/scimtrail/scimtrail/schema"
 )
@@ -21,20 +23,26 @@ import (
 // BenchmarkStack_PatchUser sends an Okta-shaped deactivation PATCH from
 // parallel clients to the in-memory SCIM service: directly, through a plain
 // httputil.ReverseProxy, and through scimtrail (capture, derivation,
-// identity cache, spool) with the file sink and with the Kafka sink (a
-// kfake broker in this process). Client, proxy, broker and service share
+// identity cache, spool) with the file sink, the Kafka sink (a kfake broker
+// in this process), the OTLP sink (a gRPC receiver in this process that
+// decodes every request) and all three at once. Client, proxy, broker and service share
 // the machine, so the figures compare, they do not measure the proxy alone.
 func BenchmarkStack_PatchUser(b *testing.B) {
 	upstream := newUpstream(b)
 	port := freePort(b)
 	startBroker(b, port, "")
+	rcv := otlptest.NewGRPC(b, otlptest.Discard())
 	stacks := map[string]string{}
-	for _, sink := range []string{"file", "kafka"} {
+	for _, sink := range []string{"file", "kafka", "otlp", "all"} {
 		c := config{Listen: "127.0.0.1:0", AdminListen: adminOff, StateDir: b.TempDir(), Lookup: true, Proxy: proxyConfigFor(upstream)}
-		if sink == "file" {
+		if sink == "file" || sink == "all" {
 			c.LogFile = filepath.Join(b.TempDir(), "r.jsonl")
-		} else {
+		}
+		if sink == "kafka" || sink == "all" {
 			c.Kafka.Brokers = []string{brokerAddr(port)}
+		}
+		if sink == "otlp" || sink == "all" {
+			c.OTLP = otlp.Config{Endpoint: rcv.Endpoint(), Protocol: otlp.ProtocolGRPC}
 		}
 		st, err := start(b.Context(), c, io.Discard, prometheus.NewRegistry(), newLogger(io.Discard, "", ""), nil)
 		if err != nil {
@@ -61,6 +69,7 @@ func BenchmarkStack_PatchUser(b *testing.B) {
 	const patch = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`
 	for _, via := range []struct{ name, base string }{
 		{"direct", upstream}, {"httputil", plain}, {"scimtrail-file", stacks["file"]}, {"scimtrail-kafka", stacks["kafka"]},
+		{"scimtrail-otlp", stacks["otlp"]}, {"scimtrail-all", stacks["all"]},
 	} {
 		b.Run(via.name, func(b *testing.B) {
 			u := via.base + "/scim/v2/Users/" + id
