@@ -24,15 +24,18 @@ type noter interface{ addNote(string) }
 // calls the Recorder before and after. Nothing is held back, unless
 // WithRecordBeforeResponse is set: bytes reach the upstream and the client
 // as they arrive.
-func (p *Reverse) serveCaptured(w http.ResponseWriter, r *http.Request) {
+func (p *Reverse) serveCaptured(w http.ResponseWriter, r *http.Request, idp string) {
 	ex := &scim.Exchange{
 		Start:     p.now(),
-		IdPName:   p.idps.Identify(r),
+		IdPName:   idp,
 		Method:    r.Method,
 		Path:      r.URL.EscapedPath(), // as sent: decoded once, by whoever reads it
 		RawQuery:  r.URL.RawQuery,
 		UserAgent: r.UserAgent(),
 		ClientIP:  p.trusted.clientIP(r),
+	}
+	if sc := p.tracing.exchangeSpanContext(r); sc.IsValid() {
+		ex.TraceID, ex.SpanID = sc.TraceID().String(), sc.SpanID().String()
 	}
 	if !canonicalPath(ex.Path) {
 		ex.Notes = append(ex.Notes, "request path has dot segments or encoded separators: the IdP was matched on its cleaned form")

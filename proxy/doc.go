@@ -33,4 +33,15 @@
 // or buffered whole. The Authorization header never enters an Exchange; the
 // IdP's bearer token is only ever hashed, and lives otherwise only inside the
 // scim.FetchFunc given to the Recorder.
+//
+// # Trace context
+//
+// The W3C trace context of a request (traceparent, tracestate) is read with
+// a propagator the proxy holds, never a global one, and its trace id and
+// the caller's span id go into the Exchange; a malformed traceparent is
+// ignored. Without WithTracerProvider nothing else happens: the request is
+// forwarded with its headers as they came. With it, each forwarded request
+// gets a Server span, a child of the caller's, whose context replaces the
+// caller's in the request sent upstream and in the Exchange; look-ups get
+// Client spans. Spans carry no header, body or query.
 package proxy

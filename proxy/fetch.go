@@ -22,33 +22,46 @@ const fetchUserAgent = "scimtrail"
 // closure except towards the upstream.
 func (p *Reverse) fetchFunc(authorization []string) scim.FetchFunc {
 	authorization = slices.Clone(authorization)
-	return func(ctx context.Context, path string) (int, []byte, error) {
-		req, err := p.fetchRequest(ctx, path, authorization)
-		if err != nil {
-			return 0, nil, err
+	if p.tracing.tracer == nil {
+		return func(ctx context.Context, path string) (int, []byte, error) {
+			return p.fetch(ctx, path, authorization)
 		}
-		// RoundTrip, not a Client: a redirect is returned, never followed.
-		resp, err := p.transport.RoundTrip(req)
-		if err != nil {
-			return 0, nil, fmt.Errorf("proxy: fetch %s: %w", req.URL.Path, err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, p.maxBody+1))
-		if err != nil {
-			return resp.StatusCode, nil, fmt.Errorf("proxy: fetch %s: reading body: %w", req.URL.Path, err)
-		}
-		if int64(len(body)) > p.maxBody {
-			return resp.StatusCode, body[:p.maxBody], fmt.Errorf("proxy: fetch %s: body longer than %d bytes", req.URL.Path, p.maxBody)
-		}
-		if len(body) > 0 && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
-			plain, over, err := gunzipPrefix(body, p.maxBody)
-			if err != nil || over {
-				return resp.StatusCode, nil, fmt.Errorf("proxy: fetch %s: gzip body did not decode within %d bytes: %v", req.URL.Path, p.maxBody, err)
-			}
-			body = plain
-		}
-		return resp.StatusCode, body, nil
 	}
+	return func(ctx context.Context, path string) (int, []byte, error) {
+		ctx, span := p.startLookupSpan(ctx, path)
+		status, body, err := p.fetch(ctx, path, authorization)
+		endLookupSpan(span, status, err)
+		return status, body, err
+	}
+}
+
+// fetch reads path from the upstream with the given Authorization values.
+func (p *Reverse) fetch(ctx context.Context, path string, authorization []string) (int, []byte, error) {
+	req, err := p.fetchRequest(ctx, path, authorization)
+	if err != nil {
+		return 0, nil, err
+	}
+	// RoundTrip, not a Client: a redirect is returned, never followed.
+	resp, err := p.transport.RoundTrip(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("proxy: fetch %s: %w", req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, p.maxBody+1))
+	if err != nil {
+		return resp.StatusCode, nil, fmt.Errorf("proxy: fetch %s: reading body: %w", req.URL.Path, err)
+	}
+	if int64(len(body)) > p.maxBody {
+		return resp.StatusCode, body[:p.maxBody], fmt.Errorf("proxy: fetch %s: body longer than %d bytes", req.URL.Path, p.maxBody)
+	}
+	if len(body) > 0 && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		plain, over, err := gunzipPrefix(body, p.maxBody)
+		if err != nil || over {
+			return resp.StatusCode, nil, fmt.Errorf("proxy: fetch %s: gzip body did not decode within %d bytes: %v", req.URL.Path, p.maxBody, err)
+		}
+		body = plain
+	}
+	return resp.StatusCode, body, nil
 }
 
 // fetchRequest builds a GET of path on the upstream. path must be an
@@ -75,6 +88,9 @@ func (p *Reverse) fetchRequest(ctx context.Context, path string, authorization [
 	req.Header.Set("User-Agent", fetchUserAgent)
 	if len(authorization) > 0 {
 		req.Header["Authorization"] = authorization
+	}
+	if p.tracing.tracer != nil {
+		p.tracing.inject(ctx, req.Header)
 	}
 	return req, nil
 }

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // StatusClientClosedRequest is the status recorded in an Exchange when the
@@ -42,6 +44,8 @@ type options struct {
 	retryAfter   time.Duration
 	holdResponse bool
 	strict       bool
+
+	tracerProvider trace.TracerProvider
 }
 
 // DefaultRetryAfter is the Retry-After of a request WithAdmission refused.
@@ -110,6 +114,7 @@ type Reverse struct {
 	now       func() time.Time
 	logger    *slog.Logger
 	opts      options
+	tracing   tracing
 
 	warnUnrecorded rateLimitedLog
 }
@@ -138,6 +143,7 @@ func NewReverse(cfg Config, rec Recorder, logger *slog.Logger, opts ...Option) (
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
+	port, _ := strconv.Atoi(upstreamPort(upstream)) // Validate checked it
 	p := &Reverse{
 		upstream:  upstream,
 		transport: t,
@@ -148,6 +154,7 @@ func NewReverse(cfg Config, rec Recorder, logger *slog.Logger, opts ...Option) (
 		now:       o.now,
 		logger:    logger,
 		opts:      o,
+		tracing:   newTracing(o.tracerProvider, upstream.Hostname(), port),
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:      p.rewrite,
@@ -188,6 +195,21 @@ func (p *Reverse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, http.StatusBadRequest, "request target not accepted")
 		return
 	}
+	if p.rec == nil && p.tracing.tracer == nil {
+		p.rp.ServeHTTP(w, r)
+		return
+	}
+	idp := p.idps.Identify(r)
+	if p.tracing.tracer != nil {
+		p.serveTraced(w, r, idp)
+		return
+	}
+	p.serve(w, r, idp)
+}
+
+// serve forwards a request the safety rules let through, recording it
+// when a Recorder is set. idp is the IdP that sent it.
+func (p *Reverse) serve(w http.ResponseWriter, r *http.Request, idp string) {
 	if p.rec == nil {
 		p.rp.ServeHTTP(w, r)
 		return
@@ -199,7 +221,7 @@ func (p *Reverse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeSCIMError(w, http.StatusServiceUnavailable, "audit trail cannot record this request now; retry later")
 		return
 	}
-	p.serveCaptured(w, r)
+	p.serveCaptured(w, r, idp)
 }
 
 func methodAllowed(m string) bool {
@@ -235,6 +257,11 @@ func (p *Reverse) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(p.upstream)
 	pr.Out.URL.User = nil
 	pr.SetXForwarded()
+	if p.tracing.tracer != nil {
+		// The upstream's spans are children of the proxy's span, not of the
+		// IdP's: the incoming traceparent is replaced, never added to.
+		p.tracing.inject(pr.Out.Context(), pr.Out.Header)
+	}
 	if trusted {
 		// A TLS-terminating proxy in front knows the scheme and host the
 		// IdP used; the upstream builds meta.location from them.
@@ -252,6 +279,7 @@ func (p *Reverse) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	// The inbound context says whether the client left (Canceled) or our
 	// deadline passed; statusForError weighs it with the transport's error.
 	status := statusForError(errors.Join(err, context.Cause(r.Context())))
+	markUpstreamFailure(r, status)
 	n, _ := w.(noter)
 	if status == StatusClientClosedRequest {
 		if n != nil {
@@ -362,14 +390,18 @@ func newTransport(cfg Config, upstream *url.URL) (*http.Transport, error) {
 // upstreamAddr is the host:port the transport dials for u, as
 // http.Transport spells it.
 func upstreamAddr(u *url.URL) string {
-	port := u.Port()
-	if port == "" {
-		port = "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
+	return net.JoinHostPort(u.Hostname(), upstreamPort(u))
+}
+
+// upstreamPort is u's port, or its scheme's.
+func upstreamPort(u *url.URL) string {
+	if port := u.Port(); port != "" {
+		return port
 	}
-	return net.JoinHostPort(u.Hostname(), port)
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
 }
 
 // loadCAPool reads a PEM bundle into a pool of its own, so that only these
