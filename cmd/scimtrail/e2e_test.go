@@ -62,6 +62,9 @@ type e2eOptions struct {
 	otlp           otlp.Config // the OTLP sink, on with an endpoint
 	serviceName    string
 	resourceAttrs  map[string]string
+	otlpTraces     bool
+	// wrapUpstream wraps the SCIM service's handler (to see what reaches it).
+	wrapUpstream func(http.Handler) http.Handler
 }
 
 func startE2E(t *testing.T, o e2eOptions) *e2e {
@@ -77,7 +80,11 @@ func startE2E(t *testing.T, o e2eOptions) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: e.backend, ReadHeaderTimeout: 5 * time.Second}
+	var upstream http.Handler = e.backend
+	if o.wrapUpstream != nil {
+		upstream = o.wrapUpstream(upstream)
+	}
+	srv := &http.Server{Handler: upstream, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 
@@ -91,6 +98,7 @@ func startE2E(t *testing.T, o e2eOptions) *e2e {
 	c.Kafka.Encoding = o.kafkaEncoding
 	c.OTLP = o.otlp
 	c.ServiceName, c.ResourceAttributes = o.serviceName, o.resourceAttrs
+	c.OTLPTraces = o.otlpTraces
 	if o.noLogFile {
 		c.LogFile = ""
 	}

@@ -188,3 +188,78 @@ func TestE2E_KafkaAndOTLPAreIndependent(t *testing.T) {
 	consume(t, brokerAddr(port), func(rs []*kgo.Record) bool { return len(missing(kafkaEmails(rs), 0, 200)) == 0 })
 	waitFor(t, "the spool to empty", func() bool { return e.st.spool.Len() == 0 })
 }
+
+// With --otlp-traces, the IdP's trace goes on: the SCIM service gets a
+// traceparent of the same trace with scimtrail's span as parent, the
+// record names that span, and the span reaches the receiver as the
+// caller's child.
+func TestE2E_OTLPTracesContinueTheIdPsTrace(t *testing.T) {
+	const (
+		traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+		caller  = "00f067aa0ba902b7"
+	)
+	rcv := otlptest.NewHTTP(t)
+	var mu sync.Mutex
+	var seen []string
+	e := startE2E(t, e2eOptions{otlp: otlp.Config{Endpoint: rcv.Endpoint()}, otlpTraces: true,
+		wrapUpstream: func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				seen = append(seen, r.Header.Get("Traceparent"))
+				mu.Unlock()
+				h.ServeHTTP(w, r)
+			})
+		}})
+	req, err := http.NewRequest(http.MethodPost, e.base+"/scim/v2/Users", strings.NewReader(
+		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"t@example.com","emails":[{"primary":true,"value":"t@example.com"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+oktaToken)
+	req.Header.Set("Traceparent", "00-"+traceID+"-"+caller+"-01")
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	recs := e.records() // stops the stack: spans are flushed
+	if len(recs) != 1 || len(seen) != 1 {
+		t.Fatalf("%d records, %d upstream requests", len(recs), len(seen))
+	}
+	parts := strings.Split(seen[0], "-")
+	if len(parts) != 4 || parts[1] != traceID || parts[2] == caller {
+		t.Fatalf("upstream traceparent %q: want trace %s with scimtrail's span as parent", seen[0], traceID)
+	}
+	ours := parts[2]
+	if recs[0].TraceID != traceID || recs[0].SpanID != ours {
+		t.Errorf("record trace %s span %s, want %s %s", recs[0].TraceID, recs[0].SpanID, traceID, ours)
+	}
+	logs := rcv.Wait(1)
+	if logs[0].SpanID != ours {
+		t.Errorf("OTLP log record span %s, want %s", logs[0].SpanID, ours)
+	}
+	var found bool
+	for _, td := range rcv.Traces() {
+		rss := td.ResourceSpans()
+		for i := range rss.Len() {
+			sss := rss.At(i).ScopeSpans()
+			for j := range sss.Len() {
+				spans := sss.At(j).Spans()
+				for k := range spans.Len() {
+					sp := spans.At(k)
+					if sp.SpanID().String() == ours {
+						found = true
+						if sp.TraceID().String() != traceID || sp.ParentSpanID().String() != caller {
+							t.Errorf("span %s: trace %s parent %s", ours, sp.TraceID(), sp.ParentSpanID())
+						}
+					}
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("span %s never reached the receiver (%d trace requests)", ours, len(rcv.Traces()))
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/scimtrail/scimtrail/audit"
 	"github.com/scimtrail/scimtrail/exporter"
@@ -31,6 +32,7 @@ import (
 	"github.com/scimtrail/scimtrail/identity"
 	"github.com/scimtrail/scimtrail/proxy"
 	"github.com/scimtrail/scimtrail/schema"
+	"github.com/scimtrail/scimtrail/telemetry"
 )
 
 func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -117,6 +119,8 @@ type stack struct {
 	spoolDir             string
 	spoolClosed          bool
 	resource             schema.Resource
+	tracer               *sdktrace.TracerProvider // nil without --otlp-traces
+	tracerClosed         bool
 }
 
 // start wires identity cache → spool (with its sinks) → audit pipeline →
@@ -152,6 +156,11 @@ func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Regi
 	}
 	if err := st.spool.Start(ctx); err != nil {
 		return nil, err
+	}
+	if c.OTLPTraces {
+		if st.tracer, err = newTracerProvider(ctx, c, st.resource, logger); err != nil {
+			return nil, err
+		}
 	}
 	idps, err := proxy.ParseIdPs(c.Proxy.IdPs)
 	if err != nil {
@@ -261,6 +270,9 @@ func (st *stack) openSinks(c config, stdout io.Writer, logger *slog.Logger, reg 
 // full disk), so nothing the IdP saw succeed goes unrecorded.
 func (st *stack) proxyOptions(c config) []proxy.Option {
 	opts := []proxy.Option{proxy.WithRecordBeforeResponse()}
+	if st.tracer != nil {
+		opts = append(opts, proxy.WithTracerProvider(st.tracer))
+	}
 	sp := st.spool
 	if c.spool().FullPolicy == spool.Block {
 		opts = append(opts, proxy.WithAdmission(func(r *http.Request) bool { return sp.Admit(r.Method) }, 0),
@@ -293,6 +305,11 @@ func (st *stack) shutdown(timeout time.Duration) error {
 	}
 	errs := []error{phase("proxy listener", st.server.Shutdown)}
 	st.reverse.Transport().CloseIdleConnections()
+	if st.tracer != nil {
+		// Every span has ended with its request: send them, then stop.
+		st.tracerClosed = true
+		errs = append(errs, phase("spans", st.tracer.Shutdown))
+	}
 	st.spoolClosed = true
 	for _, err := range unjoin(phase("sinks", st.spool.Shutdown)) {
 		if errors.Is(err, spool.ErrNotDrained) {
@@ -330,6 +347,11 @@ func (st *stack) abort() error {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		_ = st.spool.Shutdown(ctx)
+	}
+	if st.tracer != nil && !st.tracerClosed {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = st.tracer.Shutdown(ctx)
+		cancel()
 	}
 	for _, s := range st.sinks {
 		errs = append(errs, s.Close())
@@ -386,6 +408,34 @@ func spoolReport(sp *spool.Spool) string {
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// newTracerProvider exports the proxy's own spans to the OTLP endpoint of
+// the logs, with the same protocol, headers, TLS and compression: to
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT when set (a full URL), else to
+// /v1/traces beside /v1/logs.
+func newTracerProvider(ctx context.Context, c config, res schema.Resource, logger *slog.Logger) (*sdktrace.TracerProvider, error) {
+	u := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	if u == "" {
+		if c.OTLP.Endpoint == "" {
+			return nil, errors.New(`"otlp-traces": OTEL_EXPORTER_OTLP_LOGS_ENDPOINT is a logs URL; set "otlp-endpoint" (a base URL) or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`)
+		}
+		logs, err := c.OTLP.Target()
+		if err != nil {
+			return nil, fmt.Errorf(`"otlp-endpoint": %w`, err)
+		}
+		if u, err = telemetry.TracesURL(c.OTLP.Protocol, logs.String()); err != nil {
+			return nil, err
+		}
+	}
+	tlsConf, err := c.OTLP.ClientTLS()
+	if err != nil {
+		return nil, err
+	}
+	return telemetry.NewTracerProvider(ctx, telemetry.TraceConfig{
+		Protocol: c.OTLP.Protocol, URL: u, Headers: c.OTLP.Headers, TLS: tlsConf,
+		Compression: c.OTLP.Compression, Timeout: c.OTLP.Timeout,
+	}, telemetry.Options{Resource: res, Logger: logger.With("telemetry", "traces")})
 }
 
 // resource names this process in OTLP payloads. service.instance.id is new

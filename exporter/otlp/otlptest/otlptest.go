@@ -1,4 +1,5 @@
-// Package otlptest runs real OTLP logs receivers on 127.0.0.1 for tests:
+// Package otlptest runs real OTLP logs (and traces) receivers on 127.0.0.1
+// for tests:
 // the gRPC LogsService (pdata's plogotlp server on a grpc.Server) and the
 // OTLP/HTTP /v1/logs endpoint, both decoding what they get back into
 // records with schema.RecordsFromLogs. A Refuse hook makes them answer as
@@ -18,6 +19,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -71,6 +74,7 @@ type Receiver struct {
 
 	mu     sync.Mutex
 	reqs   []Request
+	spans  []ptrace.Traces
 	refuse func(n int, req Request) *Refusal
 	stop   func()
 }
@@ -143,6 +147,7 @@ func (r *Receiver) Start() {
 		}
 		srv := grpc.NewServer(sopts...)
 		plogotlp.RegisterGRPCServer(srv, &grpcServer{r: r})
+		ptraceotlp.RegisterGRPCServer(srv, &grpcTraceServer{r: r})
 		go srv.Serve(ln) //nolint:errcheck // ends with Stop
 		r.setStop(srv.Stop)
 		return
@@ -176,6 +181,30 @@ func (r *Receiver) Requests() []Request {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Request(nil), r.reqs...)
+}
+
+// Traces returns the trace export requests taken so far (the gRPC
+// TraceService, or POST /v1/traces).
+func (r *Receiver) Traces() []ptrace.Traces {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]ptrace.Traces(nil), r.spans...)
+}
+
+func (r *Receiver) takeTraces(td ptrace.Traces) {
+	r.mu.Lock()
+	r.spans = append(r.spans, td)
+	r.mu.Unlock()
+}
+
+type grpcTraceServer struct {
+	ptraceotlp.UnimplementedGRPCServer
+	r *Receiver
+}
+
+func (s *grpcTraceServer) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	s.r.takeTraces(req.Traces())
+	return ptraceotlp.NewExportResponse(), nil
 }
 
 // Records returns every record kept so far, in arrival order.
@@ -257,11 +286,21 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 		http.Error(w, "read: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	req := plogotlp.NewExportRequest()
 	if hr.Header.Get("Content-Type") != "application/x-protobuf" {
 		http.Error(w, "want application/x-protobuf", http.StatusUnsupportedMediaType)
 		return
 	}
+	if hr.URL.Path == "/v1/traces" {
+		treq := ptraceotlp.NewExportRequest()
+		if err := treq.UnmarshalProto(data); err != nil {
+			http.Error(w, "decode: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.takeTraces(treq.Traces())
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		return
+	}
+	req := plogotlp.NewExportRequest()
 	if err := req.UnmarshalProto(data); err != nil {
 		http.Error(w, "decode: "+err.Error(), http.StatusBadRequest)
 		return
