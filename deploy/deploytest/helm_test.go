@@ -121,12 +121,13 @@ func TestChart_FullValues(t *testing.T) {
 
 	// Everything the values turn on reaches the config, which the binary
 	// accepts.
-	for _, key := range []string{"idp", "log-file", "kafka-brokers", "kafka-encoding", "kafka-tls", "kafka-tls-ca", "kafka-sasl-mechanism", "kafka-sasl-password", "spool-sync", "spool-full-policy"} {
+	for _, key := range []string{"idp", "log-file", "kafka-brokers", "kafka-encoding", "kafka-tls", "kafka-tls-ca", "kafka-sasl-mechanism", "kafka-sasl-password",
+		"otlp-endpoint", "otlp-protocol", "otlp-compression", "otlp-ca-file", "otlp-traces", "spool-sync", "spool-full-policy"} {
 		if _, ok := d.Config[key]; !ok {
 			t.Errorf("config lacks %q:\n%s", key, d.ConfigText)
 		}
 	}
-	mustPassConfigCheck(t, "ci/full-values.yaml", d.ConfigText, passwordEnvVar+"=secret")
+	mustPassConfigCheck(t, "ci/full-values.yaml", d.ConfigText, containerEnv(t, d.Scimtrail, secretValues)...)
 
 	// The NetworkPolicy lets in what the plain one does and lets out at
 	// least as much.
@@ -188,6 +189,15 @@ func TestChart_SchemaRejectsBadValues(t *testing.T) {
 		{"spool full policy", "spool: {fullPolicy: drop-newest}", "/spool/fullPolicy"},
 		{"shutdown timeout", "shutdownTimeout: 20", "/shutdownTimeout"},
 		{"log file outside the state volume", "sinks: {logFile: /var/log/records.jsonl}", "/sinks/logFile"},
+		{"otlp protocol http/json", "sinks: {otlp: {protocol: http/json}}", "/sinks/otlp/protocol"},
+		{"otlp compression zstd", "sinks: {otlp: {compression: zstd}}", "/sinks/otlp/compression"},
+		{"otlp endpoint without a scheme", "sinks: {otlp: {endpoint: 'otel-collector:4317'}}", "/sinks/otlp/endpoint"},
+		{"otlp endpoint with credentials", "sinks: {otlp: {endpoint: 'https://user:key@otlp.example.com'}}", "/sinks/otlp/endpoint"},
+		{"otlp endpoint with a query", "sinks: {otlp: {endpoint: 'https://otlp.example.com/?key=x'}}", "/sinks/otlp/endpoint"},
+		{"otlp header values in the values", "sinks: {otlp: {headers: {authorization: Bearer x}}}", "headers"},
+		{"otlp resource attribute with a comma", "sinks: {otlp: {resourceAttributes: {team: 'a,b'}}}", "/sinks/otlp/resourceAttributes"},
+		{"otlp CIDR", "networkPolicy: {otlpCIDRs: [otel-collector]}", "/networkPolicy/otlpCIDRs/0"},
+		{"otlp port", "networkPolicy: {otlpPort: 70000}", "/networkPolicy/otlpPort"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := install(t, "", tc.values)
@@ -213,6 +223,9 @@ func TestChart_RefusesIncompleteSettings(t *testing.T) {
 		{"NetworkPolicy without IdP ranges", []string{"networkPolicy: {enabled: true}"}, "networkPolicy.idpCIDRs"},
 		{"upstream not the app's port", []string{"app: {port: 9001}"}, "app.port"},
 		{"NetworkPolicy without Kafka ranges", []string{"networkPolicy: {enabled: true, idpCIDRs: [192.0.2.0/24]}", "sinks: {kafka: {brokers: ['kafka:9093']}}"}, "networkPolicy.kafkaCIDRs"},
+		{"NetworkPolicy without an OTLP target", []string{"networkPolicy: {enabled: true, idpCIDRs: [192.0.2.0/24]}", "sinks: {otlp: {endpoint: 'http://otel-collector.observability:4318'}}"}, "networkPolicy.otlpCIDRs"},
+		{"OTLP spans without an endpoint", []string{"sinks: {otlp: {traces: true}}"}, "sinks.otlp.endpoint"},
+		{"OTLP CA with a plain-text endpoint", []string{"sinks: {otlp: {endpoint: 'http://otel-collector.observability:4318', tls: {caSecret: otlp-ca}}}"}, "sinks.otlp.tls.caSecret"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := install(t, "", tc.values...)

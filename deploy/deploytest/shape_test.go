@@ -30,6 +30,7 @@ const (
 	proxyPort      = 8080
 	adminPort      = 9464
 	passwordEnvVar = "KAFKA_PASSWORD"
+	headersEnvVar  = "OTEL_EXPORTER_OTLP_HEADERS"
 )
 
 // deployment is the pieces of a bundle that make the sidecar pattern,
@@ -379,16 +380,93 @@ func (d *deployment) checkConfig(t *testing.T, b *bundle) {
 		if ref == nil {
 			t.Fatalf("scimtrail has no env %s from a Secret", passwordEnvVar)
 		}
-		for _, s := range b.Secrets {
-			if s.Name == ref.Name {
-				if _, ok := s.StringData[ref.Key]; !ok {
-					if _, ok := s.Data[ref.Key]; !ok {
-						t.Errorf("Secret %q has no key %q", s.Name, ref.Key)
-					}
+		checkSecretKey(t, b, ref.Name, ref.Key)
+	}
+
+	// OTLP header values (API keys, tokens) come from a Secret through
+	// OTEL_EXPORTER_OTLP_HEADERS, never from the ConfigMap or a literal
+	// value in the pod spec.
+	if _, ok := d.Config["otlp-header"]; ok {
+		t.Errorf(`config sets "otlp-header": header values belong in a Secret, given as %s`, headersEnvVar)
+	}
+	for _, e := range d.Scimtrail.Env {
+		if !strings.HasPrefix(e.Name, "OTEL_EXPORTER_OTLP_") || !strings.HasSuffix(e.Name, "HEADERS") {
+			continue
+		}
+		if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+			t.Errorf("scimtrail env %s is not a secretKeyRef: the headers carry credentials", e.Name)
+			continue
+		}
+		checkSecretKey(t, b, e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key)
+	}
+
+	// A CA bundle the config names is a file of a Secret mounted read-only.
+	for _, key := range []string{"kafka-tls-ca", "otlp-ca-file"} {
+		if path := str(key); path != "" {
+			d.secretFile(t, b, key, path)
+		}
+	}
+}
+
+// checkSecretKey fails t when the Secret name is in the bundle without key.
+// A Secret the bundle does not hold is created out of band.
+func checkSecretKey(t *testing.T, b *bundle, name, key string) {
+	t.Helper()
+	for _, s := range b.Secrets {
+		if s.Name == name {
+			if _, ok := s.StringData[key]; !ok {
+				if _, ok := s.Data[key]; !ok {
+					t.Errorf("Secret %q has no key %q", s.Name, key)
 				}
 			}
 		}
 	}
+}
+
+// secretFile finds the Secret volume of the scimtrail container that holds
+// path, the value of the config key setting, and returns the Secret's name
+// and the key that file is.
+func (d *deployment) secretFile(t *testing.T, b *bundle, setting, path string) (secret, key string) {
+	t.Helper()
+	var mount *corev1.VolumeMount
+	for i, m := range d.Scimtrail.VolumeMounts {
+		if strings.HasPrefix(path, strings.TrimSuffix(m.MountPath, "/")+"/") && (mount == nil || len(m.MountPath) > len(mount.MountPath)) {
+			mount = &d.Scimtrail.VolumeMounts[i]
+		}
+	}
+	if mount == nil {
+		t.Errorf("config %q = %s, which no volume of scimtrail holds", setting, path)
+		return "", ""
+	}
+	var src *corev1.SecretVolumeSource
+	for _, v := range d.Pod.Volumes {
+		if v.Name == mount.Name {
+			src = v.Secret
+		}
+	}
+	if src == nil {
+		t.Errorf("config %q = %s is on volume %q, not a Secret", setting, path, mount.Name)
+		return "", ""
+	}
+	if !mount.ReadOnly {
+		t.Errorf("config %q: the Secret volume %q is mounted read-write", setting, mount.Name)
+	}
+	rel := strings.TrimPrefix(path, strings.TrimSuffix(mount.MountPath, "/")+"/")
+	key = rel
+	if len(src.Items) > 0 {
+		key = ""
+		for _, it := range src.Items {
+			if it.Path == rel {
+				key = it.Key
+			}
+		}
+		if key == "" {
+			t.Errorf("config %q = %s: the Secret %q's items make no file %s", setting, path, src.SecretName, rel)
+			return src.SecretName, ""
+		}
+	}
+	checkSecretKey(t, b, src.SecretName, key)
+	return src.SecretName, key
 }
 
 // checkNetworkPolicy asserts the policy selects the pod and lets in only

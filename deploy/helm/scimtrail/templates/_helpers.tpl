@@ -43,10 +43,40 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 /etc/scimtrail-kafka-ca
 {{- end }}
 
+{{/* Where an OTLP CA bundle from sinks.otlp.tls.caSecret is mounted. */}}
+{{- define "scimtrail.otlpCADir" -}}
+/etc/scimtrail-otlp-ca
+{{- end }}
+
+{{/* "true" when scimtrail makes OTLP payloads: the OTLP sink, or Kafka
+messages encoded otlp_proto. Their resource describes the pod. */}}
+{{- define "scimtrail.otlpResource" -}}
+{{- $kafka := .Values.sinks.kafka -}}
+{{- if or .Values.sinks.otlp.endpoint (and $kafka.brokers (eq $kafka.encoding "otlp_proto")) }}true{{ end }}
+{{- end }}
+
+{{/* The OTLP receiver's port: networkPolicy.otlpPort, else the endpoint's
+port, else OTLP's registered port for the protocol (as scimtrail does: an
+https endpoint without a port is still 4317 or 4318, not 443). */}}
+{{- define "scimtrail.otlpPort" -}}
+{{- $otlp := .Values.sinks.otlp -}}
+{{- $hostPort := (urlParse $otlp.endpoint).host -}}
+{{- if .Values.networkPolicy.otlpPort -}}
+{{ .Values.networkPolicy.otlpPort }}
+{{- else if regexMatch ":[0-9]+$" $hostPort -}}
+{{ regexFind "[0-9]+$" $hostPort }}
+{{- else if eq $otlp.protocol "grpc" -}}
+4317
+{{- else -}}
+4318
+{{- end }}
+{{- end }}
+
 {{/* scimtrail.yaml: every key is a flag of "scimtrail proxy". Values are
 written with toJson, which YAML reads as the same strings. */}}
 {{- define "scimtrail.config" -}}
 {{- $kafka := .Values.sinks.kafka -}}
+{{- $otlp := .Values.sinks.otlp -}}
 upstream: {{ .Values.upstream | toJson }}
 listen: ":8080"
 # 0.0.0.0 so that the kubelet's probes and Prometheus reach it.
@@ -86,6 +116,20 @@ kafka-sasl-username: {{ $kafka.sasl.username | toJson }}
 kafka-sasl-password: ${KAFKA_PASSWORD}
 {{- end }}
 {{- end }}
+{{- if $otlp.endpoint }}
+otlp-endpoint: {{ $otlp.endpoint | toJson }}
+otlp-protocol: {{ $otlp.protocol | toJson }}
+otlp-compression: {{ $otlp.compression | toJson }}
+{{- if $otlp.tls.caSecret }}
+otlp-ca-file: {{ printf "%s/%s" (include "scimtrail.otlpCADir" .) $otlp.tls.caKey | toJson }}
+{{- end }}
+{{- if $otlp.headersSecret }}
+# Headers: OTEL_EXPORTER_OTLP_HEADERS, from the Secret {{ $otlp.headersSecret }}.
+{{- end }}
+{{- if $otlp.traces }}
+otlp-traces: true
+{{- end }}
+{{- end }}
 log-level: {{ .Values.logLevel | toJson }}
 log-format: {{ .Values.logFormat | toJson }}
 {{- end }}
@@ -95,6 +139,7 @@ as a native sidecar it gets restartPolicy Always. */}}
 {{- define "scimtrail.container" -}}
 {{- $ := .ctx -}}
 {{- $kafka := $.Values.sinks.kafka -}}
+{{- $otlp := $.Values.sinks.otlp -}}
 - name: scimtrail
   image: {{ include "scimtrail.image" $ }}
   imagePullPolicy: {{ $.Values.image.pullPolicy }}
@@ -117,6 +162,35 @@ as a native sidecar it gets restartPolicy Always. */}}
         secretKeyRef:
           name: {{ required "sinks.kafka.sasl.existingSecret: the Secret holding the Kafka password is required with sinks.kafka.sasl.mechanism" $kafka.sasl.existingSecret }}
           key: {{ $kafka.sasl.passwordKey }}
+    {{- end }}
+    {{- if and $otlp.endpoint $otlp.headersSecret }}
+    # The OTLP headers (API keys, tokens), key=value,key2=value2.
+    - name: OTEL_EXPORTER_OTLP_HEADERS
+      valueFrom:
+        secretKeyRef:
+          name: {{ $otlp.headersSecret }}
+          key: {{ $otlp.headersKey }}
+    {{- end }}
+    {{- if include "scimtrail.otlpResource" $ }}
+    # The OTLP resource: which pod the records and spans come from.
+    - name: K8S_POD_NAME
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.name
+    - name: K8S_NAMESPACE_NAME
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.namespace
+    {{- $attrs := list "k8s.pod.name=$(K8S_POD_NAME)" "k8s.namespace.name=$(K8S_NAMESPACE_NAME)" }}
+    {{- range $k, $v := $otlp.resourceAttributes }}
+    {{- $attrs = append $attrs (printf "%s=%s" $k $v | replace "$" "$$") }}
+    {{- end }}
+    - name: OTEL_RESOURCE_ATTRIBUTES
+      value: {{ join "," $attrs | toJson }}
+    {{- with $otlp.serviceName }}
+    - name: OTEL_SERVICE_NAME
+      value: {{ . | replace "$" "$$" | toJson }}
+    {{- end }}
     {{- end }}
     {{- if and $.Values.resources.limits $.Values.resources.limits.memory }}
     # The Go runtime collects harder near the memory limit instead of being
@@ -171,6 +245,11 @@ as a native sidecar it gets restartPolicy Always. */}}
     {{- if and $kafka.brokers $kafka.tls.enabled $kafka.tls.caSecret }}
     - name: kafka-ca
       mountPath: {{ include "scimtrail.kafkaCADir" $ }}
+      readOnly: true
+    {{- end }}
+    {{- if and $otlp.endpoint $otlp.tls.caSecret }}
+    - name: otlp-ca
+      mountPath: {{ include "scimtrail.otlpCADir" $ }}
       readOnly: true
     {{- end }}
 {{- end }}
