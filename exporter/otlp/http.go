@@ -132,6 +132,12 @@ func (s *httpSender) classify(hresp *http.Response, data []byte) error {
 	case http.StatusRequestEntityTooLarge:
 		return fmt.Errorf("%w: %w", errTooLarge, out)
 	case http.StatusBadRequest:
+		// The Collector's OTLP/HTTP receiver answers a body over its
+		// max_request_body_size with 400 and net/http's MaxBytesReader
+		// message, not 413.
+		if strings.Contains(out.Error(), "request body too large") {
+			return fmt.Errorf("%w: %w", errTooLarge, out)
+		}
 		return exporter.Permanent(out)
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		if d, ok := retryAfter(hresp.Header.Get("Retry-After"), s.now()); ok {

@@ -39,8 +39,9 @@ type Options struct {
 //     DataLoss, Canceled, and ResourceExhausted that is not a size limit;
 //     HTTP 429, 502, 503, 504 — after the RetryInfo or Retry-After delay
 //     when the receiver gives one (exporter.Throttle);
-//   - split and resent: HTTP 413 and gRPC ResourceExhausted for a message
-//     over the receiver's limit; a single record still too large is resent
+//   - split and resent: HTTP 413 (and the Collector's 400 "request body
+//     too large") and gRPC ResourceExhausted for a message over the
+//     receiver's limit; a single record still too large is resent
 //     once without its request_body (noted in the record);
 //   - refused for good (exporter.Permanent, the dead-letter file): gRPC
 //     InvalidArgument, HTTP 400 — the receiver says the data itself is bad;

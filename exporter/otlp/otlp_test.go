@@ -162,9 +162,13 @@ func TestExport_ReceiverSizeLimitSplitsAndRetries(t *testing.T) {
 			if proto == otlp.ProtocolGRPC {
 				opts = append(opts, otlptest.WithMaxRecvBytes(limit))
 			} else {
-				opts = append(opts, otlptest.WithRefuse(func(_ int, req otlptest.Request) *otlptest.Refusal {
+				opts = append(opts, otlptest.WithRefuse(func(n int, req otlptest.Request) *otlptest.Refusal {
 					if req.Size > limit {
-						return &otlptest.Refusal{Status: http.StatusRequestEntityTooLarge}
+						if n%2 == 0 {
+							return &otlptest.Refusal{Status: http.StatusRequestEntityTooLarge}
+						}
+						// As the Collector's HTTP receiver answers.
+						return &otlptest.Refusal{Status: http.StatusBadRequest, Message: "http: request body too large"}
 					}
 					return nil
 				}))

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -57,10 +56,6 @@ func TestCollectorOTLPReceiver_DefaultConfigGetsOneMiBBodiesWhole(t *testing.T) 
 	}
 }
 
-// knownBugsEnv, set to anything, runs the cases that fail for a known bug
-// in the exporter rather than skipping them.
-const knownBugsEnv = "COLLECTORTEST_KNOWN_BUGS"
-
 // TestCollectorOTLPReceiver_SmallLimit_SplitsThenDropsOnlyOversizeBody runs
 // the receiver with a 1 MiB limit (gRPC max_recv_msg_size_mib: 1; HTTP
 // max_request_body_size: 1048576). The exporter sends a batch under its
@@ -100,12 +95,6 @@ func TestCollectorOTLPReceiver_SmallLimit_SplitsThenDropsOnlyOversizeBody(t *tes
 	for _, protocol := range protocols {
 		for _, comp := range compressions {
 			t.Run(protocol+"/"+comp, func(t *testing.T) {
-				if protocol == otlp.ProtocolHTTPProtobuf && os.Getenv(knownBugsEnv) == "" {
-					t.Skip("known bug: the Collector's HTTP receiver answers a body over max_request_body_size " +
-						"with 400 (TestCollectorOTLPHTTPReceiver_AnswersOversizeBodyWith400), which the exporter " +
-						"takes for bad data and refuses the whole batch for good instead of splitting it; " +
-						"set " + knownBugsEnv + "=1 to run")
-				}
 				endpoint, sink := startReceiver(t, protocol, limits[protocol])
 				e := newExporter(t, endpoint, protocol, otlp.Config{Compression: comp})
 				if err := e.Export(t.Context(), sent); err != nil {
@@ -131,7 +120,8 @@ func TestCollectorOTLPReceiver_SmallLimit_SplitsThenDropsOnlyOversizeBody(t *tes
 // Collector's OTLP/HTTP receiver answers to a body over its
 // max_request_body_size: not 413 but 400, "http: request body too large"
 // (its handler reads the body and answers any read error with 400). The
-// exporter takes 413 for "too large" and 400 for "bad data".
+// exporter takes 413, and a 400 saying so, for "too large"; another 400 is
+// bad data.
 func TestCollectorOTLPHTTPReceiver_AnswersOversizeBodyWith400(t *testing.T) {
 	endpoint, sink := startReceiver(t, otlp.ProtocolHTTPProtobuf, func(cfg *otlpreceiver.Config) {
 		cfg.Protocols.HTTP.Get().ServerConfig.MaxRequestBodySize = mib
