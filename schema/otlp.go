@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net"
 	"slices"
 	"time"
 
@@ -56,6 +57,8 @@ const (
 	attrQuery          = AttrPrefix + "query"
 	attrUserAgent      = AttrPrefix + "user_agent"
 	attrClientIP       = AttrPrefix + "client_ip"
+	attrDirection      = AttrPrefix + "direction"
+	attrDestination    = AttrPrefix + "destination_host"
 	attrTraceID        = AttrPrefix + "trace_id"
 	attrSpanID         = AttrPrefix + "span_id"
 	attrActive         = AttrPrefix + "active"
@@ -187,6 +190,8 @@ func putLogRecord(lr plog.LogRecord, r *Record) {
 		a.PutBool(attrBodyTruncated, true)
 	}
 	a.PutDouble(attrDurationMS, r.DurationMS)
+	putStrIf(a, attrDirection, r.Direction)
+	putStrIf(a, attrDestination, r.DestinationHost)
 	a.PutStr(attrPath, r.Path)
 	putStrIf(a, attrQuery, r.Query)
 	putStrIf(a, attrUserAgent, r.UserAgent)
@@ -222,6 +227,15 @@ func putLogRecord(lr plog.LogRecord, r *Record) {
 	putStrIf(a, "user_agent.original", r.UserAgent)
 	putStrIf(a, "client.address", r.ClientIP)
 	putStrIf(a, "user.email", r.UserEmail)
+	putStrIf(a, "server.address", hostOf(r.DestinationHost))
+}
+
+// hostOf drops the port of a host:port.
+func hostOf(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
 }
 
 // traceIDOf decodes a 32-digit hex trace id; ok is false for anything else
@@ -346,6 +360,8 @@ func recordFromLogRecord(lr plog.LogRecord) (Record, error) {
 	}
 	r.BodyTruncated = a.bool(attrBodyTruncated)
 	r.DurationMS = a.double(attrDurationMS)
+	r.Direction = a.str(attrDirection)
+	r.DestinationHost = a.str(attrDestination)
 	r.Path = a.str(attrPath)
 	r.Query = a.str(attrQuery)
 	r.UserAgent = a.str(attrUserAgent)

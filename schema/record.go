@@ -16,6 +16,16 @@ const (
 	ResourceGroup = "GROUP"
 )
 
+// Directions of a Record.
+const (
+	// DirectionIngress: an identity provider called the SCIM service
+	// scimtrail stands in front of (the reverse proxy).
+	DirectionIngress = "ingress"
+	// DirectionEgress: an in-house SCIM client called a SaaS application's
+	// SCIM API through scimtrail (the forward proxy).
+	DirectionEgress = "egress"
+)
+
 // Outcomes of a Record.
 const (
 	OutcomeSuccess = "SUCCESS"
@@ -70,6 +80,12 @@ type Record struct {
 	// DurationMS is the time from the request's arrival to the end of the
 	// upstream's answer, in milliseconds.
 	DurationMS float64 `json:"duration_ms"`
+	// Direction is DirectionIngress or DirectionEgress: which side of the
+	// SCIM conversation scimtrail stood on.
+	Direction string `json:"direction,omitempty"`
+	// DestinationHost is the host (and port, when not the scheme's) the
+	// request went to, in egress mode: the SaaS application's SCIM API.
+	DestinationHost string `json:"destination_host,omitempty"`
 	// Method-independent request facts.
 	Path      string `json:"path"`
 	Query     string `json:"query,omitempty"`

@@ -12,8 +12,14 @@ type Exchange struct {
 	Start time.Time
 	// Duration is the time from Start to the end of the upstream's answer.
 	Duration time.Duration
-	// IdPName is the identity provider the proxy matched ("unknown" if none).
+	// IdPName is the identity provider the proxy matched ("unknown" if none);
+	// in egress mode, the SCIM client.
 	IdPName string
+	// Direction is schema.DirectionIngress or schema.DirectionEgress; empty
+	// is left out of the record.
+	Direction string
+	// Destination is the host:port an egress request went to.
+	Destination string
 	// Method is the request method as received.
 	Method string
 	// Path is the request's URL path; RawQuery its query, undecoded.

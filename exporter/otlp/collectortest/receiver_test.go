@@ -351,12 +351,21 @@ func wantAttributes(r schema.Record) map[string]attr {
 	optional("scim.query", r.Query)
 	optional("scim.user_agent", r.UserAgent)
 	optional("scim.client_ip", r.ClientIP)
+	optional("scim.direction", r.Direction)
+	optional("scim.destination_host", r.DestinationHost)
 	optional("scim.trace_id", r.TraceID)
 	optional("scim.span_id", r.SpanID)
 	optional("url.query", r.Query)
 	optional("user_agent.original", r.UserAgent)
 	optional("client.address", r.ClientIP)
 	optional("user.email", r.UserEmail)
+	if r.DestinationHost != "" {
+		host, _, err := net.SplitHostPort(r.DestinationHost)
+		if err != nil {
+			host = r.DestinationHost
+		}
+		m["server.address"] = str(host)
+	}
 	if r.BodyTruncated {
 		m["scim.body_truncated"] = boolean(true)
 	}
@@ -395,32 +404,34 @@ func records() []schema.Record {
 	yes, no := true, false
 	return []schema.Record{
 		{
-			ID:             "01936f3e-8b7a-7cc4-9c39-5b8e2f6f2a10",
-			Timestamp:      time.Date(2026, 11, 27, 13, 30, 0, 123456789, time.UTC),
-			IdPName:        "entra",
-			Action:         "PATCH",
-			ResourceType:   schema.ResourceUser,
-			UserEmail:      "bjensen@example.com",
-			UserName:       "bjensen",
-			GroupName:      "R&D <eng> — Zürich",
-			ResourceID:     "2819c223-7f76-453a-919d-413861904646",
-			IdPResourceID:  "00u1abcd",
-			Outcome:        schema.OutcomeError,
-			StatusCode:     409,
-			ErrorDetail:    "uniqueness violated",
-			SCIMType:       "uniqueness",
-			RequestBody:    `{"Operations":[{"op":"replace","path":"active","value":true},{"op":"replace","path":"name.givenName","value":"Bärbel \"B\" ✓"}]}`,
-			BodyTruncated:  true,
-			DurationMS:     12.625,
-			Path:           "/scim/v2/Users/2819c223-7f76-453a-919d-413861904646",
-			Query:          "attributes=userName&excludedAttributes=groups",
-			UserAgent:      "Microsoft.Identity.Provisioning/1.0",
-			ClientIP:       "2001:db8::17",
-			TraceID:        "4bf92f3577b34da6a3ce929d0e0e4736",
-			SpanID:         "00f067aa0ba902b7",
-			Active:         &yes,
-			MembersAdded:   []string{"u1", "u2"},
-			MembersRemoved: []string{"u3"},
+			ID:              "01936f3e-8b7a-7cc4-9c39-5b8e2f6f2a10",
+			Timestamp:       time.Date(2026, 11, 27, 13, 30, 0, 123456789, time.UTC),
+			IdPName:         "entra",
+			Action:          "PATCH",
+			ResourceType:    schema.ResourceUser,
+			UserEmail:       "bjensen@example.com",
+			UserName:        "bjensen",
+			GroupName:       "R&D <eng> — Zürich",
+			ResourceID:      "2819c223-7f76-453a-919d-413861904646",
+			IdPResourceID:   "00u1abcd",
+			Outcome:         schema.OutcomeError,
+			StatusCode:      409,
+			ErrorDetail:     "uniqueness violated",
+			SCIMType:        "uniqueness",
+			RequestBody:     `{"Operations":[{"op":"replace","path":"active","value":true},{"op":"replace","path":"name.givenName","value":"Bärbel \"B\" ✓"}]}`,
+			BodyTruncated:   true,
+			DurationMS:      12.625,
+			Path:            "/scim/v2/Users/2819c223-7f76-453a-919d-413861904646",
+			Query:           "attributes=userName&excludedAttributes=groups",
+			UserAgent:       "Microsoft.Identity.Provisioning/1.0",
+			ClientIP:        "2001:db8::17",
+			Direction:       schema.DirectionEgress,
+			DestinationHost: "api.vendor.example:8443",
+			TraceID:         "4bf92f3577b34da6a3ce929d0e0e4736",
+			SpanID:          "00f067aa0ba902b7",
+			Active:          &yes,
+			MembersAdded:    []string{"u1", "u2"},
+			MembersRemoved:  []string{"u3"},
 			Changes: []schema.Change{
 				{Op: "replace", Attribute: "active", New: json.RawMessage(`true`)},
 				{Op: "add", Attribute: "emails", New: json.RawMessage(`[{"value":"b@example.com","primary":true}]`)},
