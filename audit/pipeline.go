@@ -108,24 +108,26 @@ func (p *Pipeline) Prepare(ctx context.Context, ex *scim.Exchange, fetch scim.Fe
 	if ep.ID == "" {
 		return
 	}
-	defer p.lock(ep)()
-	if prior, ok := p.known(ctx, ep); ok && prior.Named() {
+	cache := p.cacheFor(ex)
+	defer p.lock(ex.Destination, ep)()
+	if prior, ok := p.known(ctx, cache, ep); ok && prior.Named() {
 		return
 	}
 	if body := p.lookup(ctx, ex.Path, fetch); body != nil {
 		if id, ok := scim.IdentityFromJSON(ep.ResourceType, body); ok && id.ID == ep.ID {
-			p.remember(ctx, ep, nil, scim.Result{Learned: []scim.Identity{id}})
+			p.remember(ctx, cache, ep, nil, scim.Result{Learned: []scim.Identity{id}})
 		}
 	}
 }
 
-// lock holds the lock of ep's resource (none for collections) and returns
-// its release.
-func (p *Pipeline) lock(ep scim.Endpoint) (unlock func()) {
+// lock holds the lock of ep's resource at destination (none for
+// collections) and returns its release.
+func (p *Pipeline) lock(destination string, ep scim.Endpoint) (unlock func()) {
 	if ep.ID == "" {
 		return func() {}
 	}
 	h := fnv.New32a()
+	h.Write([]byte(destination))
 	h.Write([]byte(ep.ResourceType))
 	h.Write([]byte(ep.ID))
 	mu := &p.locks[h.Sum32()%uint32(len(p.locks))]
@@ -143,10 +145,11 @@ const takeTimeout = 5 * time.Second
 // sink's error: the record was not kept.
 func (p *Pipeline) Record(ctx context.Context, ex *scim.Exchange, fetch scim.FetchFunc) error {
 	ep := scim.ParseEndpoint(ex.Path)
-	unlock := p.lock(ep)
+	cache := p.cacheFor(ex)
+	unlock := p.lock(ex.Destination, ep)
 	defer unlock()
 	in := scim.Input{Exchange: ex}
-	if prior, ok := p.known(ctx, ep); ok {
+	if prior, ok := p.known(ctx, cache, ep); ok {
 		in.Prior = &prior
 	}
 	success := ex.StatusCode >= 200 && ex.StatusCode < 300
@@ -155,7 +158,7 @@ func (p *Pipeline) Record(ctx context.Context, ex *scim.Exchange, fetch scim.Fet
 		in.After = p.lookup(ctx, ex.Path, fetch)
 	}
 	res := p.deriver.Derive(in)
-	p.remember(ctx, ep, in.Prior, res)
+	p.remember(ctx, cache, ep, in.Prior, res)
 	rec := res.Record
 	p.m.observe(rec, ex.Duration)
 	if p.cfg.SkipReads && rec.Action == http.MethodGet {
@@ -174,11 +177,11 @@ func (p *Pipeline) Record(ctx context.Context, ex *scim.Exchange, fetch scim.Fet
 }
 
 // known returns what the cache knows of the addressed resource.
-func (p *Pipeline) known(ctx context.Context, ep scim.Endpoint) (scim.Identity, bool) {
+func (p *Pipeline) known(ctx context.Context, cache scim.IdentityCache, ep scim.Endpoint) (scim.Identity, bool) {
 	if ep.ID == "" {
 		return scim.Identity{}, false
 	}
-	id, ok, err := p.cache.Get(ctx, ep.ResourceType, ep.ID)
+	id, ok, err := cache.Get(ctx, ep.ResourceType, ep.ID)
 	if err != nil {
 		p.m.cacheErrors.Inc()
 		p.log.Warn("audit: identity cache read", "error", err)
@@ -192,7 +195,7 @@ func (p *Pipeline) known(ctx context.Context, ep scim.Endpoint) (scim.Identity, 
 // resource's identity is already merged with prior, what was known; other
 // resources (from a list answer) are merged here, so a list fetched without
 // members does not erase a known membership.
-func (p *Pipeline) remember(ctx context.Context, ep scim.Endpoint, prior *scim.Identity, res scim.Result) {
+func (p *Pipeline) remember(ctx context.Context, cache scim.IdentityCache, ep scim.Endpoint, prior *scim.Identity, res scim.Result) {
 	var err error
 	for _, id := range res.Learned {
 		old, known := scim.Identity{}, false
@@ -200,17 +203,17 @@ func (p *Pipeline) remember(ctx context.Context, ep scim.Endpoint, prior *scim.I
 			old, known = *prior, true
 		} else if id.ID != ep.ID {
 			var gerr error
-			if old, known, gerr = p.cache.Get(ctx, id.Type, id.ID); gerr == nil && known {
+			if old, known, gerr = cache.Get(ctx, id.Type, id.ID); gerr == nil && known {
 				id = old.Overlay(id)
 			}
 		}
 		if known && old.Equal(id) {
 			continue
 		}
-		err = errors.Join(err, p.cache.Put(ctx, id))
+		err = errors.Join(err, cache.Put(ctx, id))
 	}
 	if res.Forget != nil {
-		err = errors.Join(err, p.cache.Delete(ctx, res.Forget.Type, res.Forget.ID))
+		err = errors.Join(err, cache.Delete(ctx, res.Forget.Type, res.Forget.ID))
 	}
 	if err != nil {
 		p.m.cacheErrors.Inc()
@@ -236,6 +239,37 @@ func (p *Pipeline) lookup(ctx context.Context, path string, fetch scim.FetchFunc
 }
 
 func statusClass(code int) string { return fmt.Sprintf("%dxx", code/100) }
+
+// cacheFor is the identity cache of ex's SCIM service: the one cache for
+// the reverse proxy's single upstream; in egress mode a part of it per
+// destination, so two SaaS applications' ids never meet.
+func (p *Pipeline) cacheFor(ex *scim.Exchange) scim.IdentityCache {
+	if ex.Destination == "" {
+		return p.cache
+	}
+	return scopedCache{inner: p.cache, scope: ex.Destination + "\x00"}
+}
+
+// scopedCache keeps its identities under ids prefixed with scope.
+type scopedCache struct {
+	inner scim.IdentityCache
+	scope string
+}
+
+func (c scopedCache) Get(ctx context.Context, resourceType, id string) (scim.Identity, bool, error) {
+	got, ok, err := c.inner.Get(ctx, resourceType, c.scope+id)
+	got.ID = id
+	return got, ok, err
+}
+
+func (c scopedCache) Put(ctx context.Context, id scim.Identity) error {
+	id.ID = c.scope + id.ID
+	return c.inner.Put(ctx, id)
+}
+
+func (c scopedCache) Delete(ctx context.Context, resourceType, id string) error {
+	return c.inner.Delete(ctx, resourceType, c.scope+id)
+}
 
 type noCache struct{}
 

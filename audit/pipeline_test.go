@@ -227,3 +227,33 @@ func TestPipeline_ConcurrentPatchesOfOneGroupKeepEveryMember(t *testing.T) {
 		t.Errorf("remove all names %d members, want %d", got, n)
 	}
 }
+
+// In egress mode two SaaS applications may use the same ids: what one
+// taught the cache must not name the other's resource.
+func TestPipeline_EgressDestinationsDoNotShareIdentities(t *testing.T) {
+	cache, sink := openCache(t), newSink(t)
+	p := audit.New(audit.Config{}, cache, sink, audit.Options{})
+	ctx := context.Background()
+	at := func(dest string, ex *scim.Exchange) *scim.Exchange {
+		ex.Destination, ex.Direction = dest, schema.DirectionEgress
+		return ex
+	}
+	p.Record(ctx, at("a.example:443", exchange("POST", "/scim/v2/Users", 201, `{"userName":"ann@a.example"}`,
+		`{"id":"42","userName":"ann@a.example","emails":[{"value":"ann@a.example","primary":true}]}`)), nil)
+	p.Record(ctx, at("b.example:443", exchange("POST", "/scim/v2/Users", 201, `{"userName":"bob@b.example"}`,
+		`{"id":"42","userName":"bob@b.example","emails":[{"value":"bob@b.example","primary":true}]}`)), nil)
+	p.Record(ctx, at("a.example:443", exchange("DELETE", "/scim/v2/Users/42", 204, "", "")), nil)
+	p.Record(ctx, at("b.example:443", exchange("PATCH", "/scim/v2/Users/42", 204, `{"Operations":[{"op":"replace","path":"active","value":false}]}`, "")), nil)
+	del, patch := sink.recs[2], sink.recs[3]
+	if del.UserEmail != "ann@a.example" || patch.UserEmail != "bob@b.example" {
+		t.Fatalf("DELETE at a names %q, PATCH at b names %q: the destinations' identities mixed", del.UserEmail, patch.UserEmail)
+	}
+	if del.DestinationHost != "a.example:443" || del.Direction != schema.DirectionEgress {
+		t.Errorf("record direction %q destination %q", del.Direction, del.DestinationHost)
+	}
+	// The reverse proxy's own cache is apart from both.
+	p.Record(ctx, exchange("DELETE", "/scim/v2/Users/42", 204, "", ""), nil)
+	if got := sink.recs[4].UserEmail; got != "" {
+		t.Errorf("reverse-mode DELETE named %q from an egress destination", got)
+	}
+}
