@@ -41,23 +41,29 @@ func (p *Reverse) fetch(ctx context.Context, path string, authorization []string
 	if err != nil {
 		return 0, nil, err
 	}
+	return readFetched(p.transport, req, p.maxBody)
+}
+
+// readFetched makes a look-up's round trip and reads its answer, at most
+// maxBody bytes, decoded when gzip encoded.
+func readFetched(rt http.RoundTripper, req *http.Request, maxBody int64) (int, []byte, error) {
 	// RoundTrip, not a Client: a redirect is returned, never followed.
-	resp, err := p.transport.RoundTrip(req)
+	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("proxy: fetch %s: %w", req.URL.Path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, p.maxBody+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return resp.StatusCode, nil, fmt.Errorf("proxy: fetch %s: reading body: %w", req.URL.Path, err)
 	}
-	if int64(len(body)) > p.maxBody {
-		return resp.StatusCode, body[:p.maxBody], fmt.Errorf("proxy: fetch %s: body longer than %d bytes", req.URL.Path, p.maxBody)
+	if int64(len(body)) > maxBody {
+		return resp.StatusCode, body[:maxBody], fmt.Errorf("proxy: fetch %s: body longer than %d bytes", req.URL.Path, maxBody)
 	}
 	if len(body) > 0 && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
-		plain, over, err := gunzipPrefix(body, p.maxBody)
+		plain, over, err := gunzipPrefix(body, maxBody)
 		if err != nil || over {
-			return resp.StatusCode, nil, fmt.Errorf("proxy: fetch %s: gzip body did not decode within %d bytes: %v", req.URL.Path, p.maxBody, err)
+			return resp.StatusCode, nil, fmt.Errorf("proxy: fetch %s: gzip body did not decode within %d bytes: %v", req.URL.Path, maxBody, err)
 		}
 		body = plain
 	}

@@ -53,12 +53,16 @@ type IdPs []Matcher
 //
 // A name may repeat (one IdP with two tokens); UnknownIdP is reserved. The
 // error quotes the key and the offending spec.
-func ParseIdPs(specs []string) (IdPs, error) {
+func ParseIdPs(specs []string) (IdPs, error) { return parseMatchers("idp", specs) }
+
+// parseMatchers parses specs of the config key key ("idp", or "client" in
+// egress mode).
+func parseMatchers(key string, specs []string) (IdPs, error) {
 	out := make(IdPs, 0, len(specs))
 	for _, spec := range specs {
 		m, err := parseMatcher(spec)
 		if err != nil {
-			return nil, fmt.Errorf(`"idp": %q: %w`, spec, err)
+			return nil, fmt.Errorf(`%q: %q: %w`, key, spec, err)
 		}
 		out = append(out, m)
 	}

@@ -1,0 +1,514 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/elazarl/goproxy"
+
+	"github.com/scimtrail/scimtrail/schema"
+	"github.com/scimtrail/scimtrail/scim"
+)
+
+// CertMinter gives the forward proxy a certificate for each host it
+// intercepts; *ca.Authority is one.
+type CertMinter interface {
+	Certificate(host string) (*tls.Certificate, error)
+}
+
+// Forward is the egress proxy: an HTTP forward proxy (HTTPS_PROXY) built on
+// goproxy that intercepts TLS to the allowlisted destinations only, with
+// certificates from a CertMinter the clients trust, forwards each request
+// to the destination it was meant for (verifying the destination's
+// certificate), and hands each exchange to the same Recorder as the
+// reverse proxy. Every other CONNECT is refused, and every plain-HTTP
+// request to a host that is not allowlisted is answered 403. It is safe
+// for concurrent use. Build it with NewForward.
+type Forward struct {
+	gp        *goproxy.ProxyHttpServer
+	allow     allowList
+	certs     CertMinter
+	transport *http.Transport
+	rec       Recorder
+	clients   IdPs
+	maxBody   int64
+	now       func() time.Time
+	logger    *slog.Logger
+	opts      options
+	tracing   tracing
+
+	warnUnrecorded rateLimitedLog
+}
+
+// tunnel is what a CONNECT decided, carried to the requests inside it.
+type tunnel struct{ target string }
+
+// NewForward builds the egress proxy for cfg, which it validates. certs
+// mints the certificates presented to clients; rec receives every
+// exchange (nil: forward without recording). Options WithAdmission,
+// WithStrictRecording and WithClock apply as to the reverse proxy;
+// responses are always held until recorded (WithRecordBeforeResponse).
+func NewForward(cfg ForwardConfig, certs CertMinter, rec Recorder, logger *slog.Logger, opts ...Option) (*Forward, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("proxy: invalid config: %w", err)
+	}
+	if certs == nil {
+		return nil, errors.New("proxy: the forward proxy needs a CA to intercept TLS")
+	}
+	allow, _ := parseAllowHosts(cfg.AllowHosts) // Validate accepted them
+	clients, _ := parseMatchers("client", cfg.Clients)
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	o := options{now: time.Now, retryAfter: DefaultRetryAfter}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	tr, err := newForwardTransport(cfg, allow)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	f := &Forward{
+		allow: allow, certs: certs, transport: tr, rec: rec, clients: clients,
+		maxBody: cfg.maxBodyBytes(), now: o.now, logger: logger, opts: o,
+		tracing: newTracing(nil, "", 0),
+	}
+	gp := goproxy.NewProxyHttpServer()
+	// goproxy's defaults skip TLS verification and follow HTTP(S)_PROXY;
+	// both are replaced, and a plain tunnel (ConnectAccept) can never dial.
+	gp.Tr = tr
+	gp.ConnectDial = func(network, addr string) (net.Conn, error) {
+		return nil, fmt.Errorf("refusing a plain tunnel to %s", addr)
+	}
+	gp.ConnectDialWithReq = nil
+	gp.Logger = slog.NewLogLogger(logger.Handler(), slog.LevelDebug)
+	gp.Verbose = false
+	// The destination gets the request as the client sent it.
+	gp.KeepAcceptEncoding = true
+	gp.KeepDestinationHeaders = true
+	gp.NonproxyHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeSCIMError(w, http.StatusBadRequest, "this is a forward proxy: set HTTPS_PROXY to its address")
+	})
+	gp.OnRequest().HandleConnectFunc(f.handleConnect)
+	gp.OnRequest().DoFunc(f.handleRequest)
+	f.gp = gp
+	return f, nil
+}
+
+// NewForwardServer is NewServer for the forward proxy's listener.
+func NewForwardServer(cfg ForwardConfig, h http.Handler, logger *slog.Logger) *http.Server {
+	return NewServer(cfg.listener(), h, logger)
+}
+
+// Transport returns the transport to the destinations. Use it to close idle
+// connections at shutdown; do not modify it.
+func (f *Forward) Transport() *http.Transport { return f.transport }
+
+// ServeHTTP serves the proxy protocol: CONNECT and absolute-form requests.
+func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.gp.ServeHTTP(w, r) }
+
+// handleConnect intercepts a CONNECT to an allowlisted destination with a
+// certificate from the CA, and refuses any other with 403: no tunnel is
+// ever opened to anywhere without interception.
+func (f *Forward) handleConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
+	hostport := host
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		hostport = net.JoinHostPort(host, "443")
+	}
+	target, ok := f.allow.allowed(hostport)
+	if !ok {
+		f.logger.Info("proxy: refused CONNECT to a destination not allowed", "destination", host, "remote", ctx.Req.RemoteAddr)
+		ctx.Resp = refusal(ctx.Req, http.StatusForbidden, "destination not allowed by this proxy")
+		return &goproxy.ConnectAction{Action: goproxy.ConnectReject}, host
+	}
+	ctx.UserData = &tunnel{target: target}
+	return &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: f.tlsConfig}, host
+}
+
+// tlsConfig is the server side of an intercepted tunnel: a certificate for
+// the CONNECT's host from the CA.
+func (f *Forward) tlsConfig(host string, _ *goproxy.ProxyCtx) (*tls.Config, error) {
+	cert, err := f.certs.Certificate(host)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert}}, nil
+}
+
+// handleRequest applies the safety rules to a request, in a tunnel or
+// plain, and sets the capturing round trip for those that pass.
+func (f *Forward) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
+	target, ok := requestTarget(r)
+	if t, inTunnel := ctx.UserData.(*tunnel); inTunnel {
+		// goproxy takes a tunnelled request's host from its Host header or
+		// an absolute-form target: it must be the CONNECT's destination,
+		// or a client allowed one host could reach any other.
+		if !ok || target != t.target {
+			f.logger.Warn("proxy: refused a request inside a tunnel to another host",
+				"tunnel", t.target, "request_host", r.URL.Host, "remote", r.RemoteAddr)
+			return r, refusal(r, http.StatusForbidden, "request host differs from the tunnel's destination")
+		}
+	} else {
+		// Plain HTTP (no CONNECT) only to a destination allowed on port
+		// 80: a credential crosses the network in clear text only where the
+		// allowlist says so in as many words.
+		if ok && r.URL.Scheme == "http" && strings.HasSuffix(target, ":80") {
+			target, ok = f.allow.allowed(target)
+		} else {
+			ok = false
+		}
+		if !ok {
+			f.logger.Info("proxy: refused a request to a destination not allowed", "destination", r.URL.Host, "remote", r.RemoteAddr)
+			return r, refusal(r, http.StatusForbidden, "destination not allowed by this proxy")
+		}
+	}
+	switch {
+	case !methodAllowed(r.Method):
+		return r, refusal(r, http.StatusMethodNotAllowed, "method not allowed")
+	case len(r.Header.Values("Upgrade")) > 0:
+		return r, refusal(r, http.StatusNotImplemented, "protocol upgrades are not supported")
+	case r.URL.User != nil:
+		return r, refusal(r, http.StatusBadRequest, "request target not accepted")
+	}
+	ctx.RoundTripper = goproxy.RoundTripperFunc(func(req *http.Request, _ *goproxy.ProxyCtx) (*http.Response, error) {
+		return f.roundTrip(req, target), nil
+	})
+	return r, nil
+}
+
+// requestTarget is the host:port a proxied request names, port from its
+// scheme when absent.
+func requestTarget(r *http.Request) (string, bool) {
+	if r.URL == nil || r.URL.Host == "" || (r.URL.Scheme != "http" && r.URL.Scheme != "https") {
+		return "", false
+	}
+	host, port := r.URL.Hostname(), r.URL.Port()
+	if port == "" {
+		port = "443"
+		if r.URL.Scheme == "http" {
+			port = "80"
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(host), port), true
+}
+
+// refusal is the proxy's own answer to a request it does not forward.
+func refusal(r *http.Request, status int, detail string) *http.Response {
+	rec := &responseRecorder{header: http.Header{}}
+	writeSCIMError(rec, status, detail)
+	return rec.response(r)
+}
+
+// roundTrip forwards one request to target, capturing the exchange. It
+// never returns an error: a failure to reach the destination is answered
+// 502 (504 on timeout) with a SCIM error, and recorded as such.
+func (f *Forward) roundTrip(r *http.Request, target string) *http.Response {
+	if f.rec == nil {
+		resp, err := f.transport.RoundTrip(r)
+		if err != nil {
+			return f.failure(r, nil, err)
+		}
+		return resp
+	}
+	if f.opts.admit != nil && !f.opts.admit(r) {
+		rec := &responseRecorder{header: http.Header{}}
+		rec.header.Set("Retry-After", strconv.Itoa(int(f.opts.retryAfter.Round(time.Second)/time.Second)))
+		writeSCIMError(rec, http.StatusServiceUnavailable, "audit trail cannot record this request now; retry later")
+		return rec.response(r)
+	}
+	ex := &scim.Exchange{
+		Start:       f.now(),
+		IdPName:     f.clients.Identify(r),
+		Direction:   schema.DirectionEgress,
+		Destination: displayHost(target, r.URL.Scheme),
+		Method:      r.Method,
+		Path:        r.URL.EscapedPath(),
+		RawQuery:    r.URL.RawQuery,
+		UserAgent:   r.UserAgent(),
+	}
+	if a := peerAddr(r); a.IsValid() {
+		ex.ClientIP = a.String()
+	}
+	if sc := f.tracing.exchangeSpanContext(r); sc.IsValid() {
+		ex.TraceID, ex.SpanID = sc.TraceID().String(), sc.SpanID().String()
+	}
+	authorization := r.Header.Values("Authorization")
+	fetch := f.fetchFunc(r.URL.Scheme, target, authorization)
+	base := context.WithoutCancel(r.Context())
+	func() {
+		ctx, cancel := context.WithTimeout(base, recordTimeout)
+		defer cancel()
+		f.rec.Prepare(ctx, ex, fetch)
+	}()
+
+	var body *teeBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &teeBody{rc: r.Body, kept: prefix{limit: f.maxBody}}
+		r.Body = body // ContentLength is kept, so is the framing
+	}
+	resp, err := f.transport.RoundTrip(r)
+	if err != nil {
+		resp = f.failure(r, ex, err)
+	}
+	c := &exchangeCapture{f: f, ex: ex, r: r, body: body, fetch: fetch, base: base, authorization: authorization}
+	return c.hold(resp)
+}
+
+// failure answers a round trip that failed, noting why in ex (when set).
+func (f *Forward) failure(r *http.Request, ex *scim.Exchange, err error) *http.Response {
+	status := statusForError(errors.Join(err, context.Cause(r.Context())))
+	detail := http.StatusText(status)
+	var note string
+	var unknownAuthority x509.UnknownAuthorityError
+	var certInvalid x509.CertificateInvalidError
+	var hostname x509.HostnameError
+	switch {
+	case errors.As(err, &unknownAuthority), errors.As(err, &certInvalid), errors.As(err, &hostname):
+		note = "destination's TLS certificate is not trusted; the proxy answered 502 and sent nothing"
+	case status == http.StatusGatewayTimeout:
+		note = "destination did not answer in time; the proxy answered 504"
+	case status == StatusClientClosedRequest:
+		note = "client went away before the destination answered"
+	default:
+		note = "destination unreachable or failed; the proxy answered 502"
+	}
+	if ex != nil {
+		ex.Notes = append(ex.Notes, note)
+	}
+	f.logger.Warn("proxy: destination request failed", "method", r.Method, "destination", r.URL.Host,
+		"path", r.URL.Path, "status", status, "error", err)
+	rec := &responseRecorder{header: http.Header{}}
+	writeSCIMError(rec, status, detail)
+	return rec.response(r)
+}
+
+// displayHost is target without the scheme's default port.
+func displayHost(target, scheme string) string {
+	host, port, err := net.SplitHostPort(target)
+	if err != nil {
+		return target
+	}
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		if strings.Contains(host, ":") {
+			return "[" + host + "]"
+		}
+		return host
+	}
+	return target
+}
+
+// exchangeCapture completes one exchange from the destination's answer.
+type exchangeCapture struct {
+	f             *Forward
+	ex            *scim.Exchange
+	r             *http.Request
+	body          *teeBody
+	fetch         scim.FetchFunc
+	base          context.Context
+	authorization []string
+}
+
+// hold reads the answer's body up to the capture limit and records the
+// exchange before handing the answer back, so the record is kept before
+// the client sees the answer. A longer body is handed back as it streams,
+// and recorded when it ends. The body handed back is a new reader, but
+// goproxy keeps Content-Length and the framing, as it does not see a
+// response it filtered.
+func (c *exchangeCapture) hold(resp *http.Response) *http.Response {
+	f := c.f
+	c.ex.StatusCode = resp.StatusCode
+	if resp.Body == nil || resp.Body == http.NoBody {
+		c.finish(resp, nil, false, false)
+		return c.strict(resp, nil)
+	}
+	held, err := io.ReadAll(io.LimitReader(resp.Body, f.maxBody+1))
+	if err != nil || int64(len(held)) <= f.maxBody {
+		// A body cut off by the destination: what came is passed on, then
+		// the same error, so the client sees the same cut.
+		aborted := err != nil
+		resp.Body.Close()
+		rerr := c.finish(resp, held, false, aborted)
+		resp.Body = io.NopCloser(io.MultiReader(bytes.NewReader(held), errReader{err}))
+		return c.strict(resp, rerr)
+	}
+	resp.Body = &streamingBody{
+		r:    io.MultiReader(bytes.NewReader(held), resp.Body),
+		rc:   resp.Body,
+		kept: held[:f.maxBody],
+		done: func(aborted bool) { c.finish(resp, held[:f.maxBody], true, aborted) },
+	}
+	return resp
+}
+
+// strict replaces the held answer to a change whose record was not kept
+// with 503, as the reverse proxy does under WithStrictRecording.
+func (c *exchangeCapture) strict(resp *http.Response, recordErr error) *http.Response {
+	f := c.f
+	if recordErr == nil || !f.opts.strict || !changesState(c.r.Method) {
+		return resp
+	}
+	f.warnUnrecorded.log(f.logger, f.now(), "proxy: record not kept; answered 503 instead of the destination's answer",
+		"method", c.r.Method, "destination", c.ex.Destination, "status", c.ex.StatusCode, "error", recordErr)
+	resp.Body.Close()
+	rec := &responseRecorder{header: http.Header{}}
+	rec.header.Set("Retry-After", strconv.Itoa(int(f.opts.retryAfter/time.Second)))
+	writeSCIMError(rec, http.StatusServiceUnavailable, "audit trail could not record this request; retry later")
+	return rec.response(c.r)
+}
+
+// finish completes the exchange from what was captured and records it.
+func (c *exchangeCapture) finish(resp *http.Response, data []byte, truncated, aborted bool) error {
+	f, ex, r := c.f, c.ex, c.r
+	ex.Duration = f.now().Sub(ex.Start)
+	if c.body != nil {
+		got, more, eof := c.body.snapshot()
+		trunc := more
+		if !eof && !more && r.ContentLength != int64(len(got)) {
+			trunc = true
+			ex.Notes = append(ex.Notes, "request body was not read to its end")
+		}
+		var note string
+		ex.RequestBody, ex.RequestTruncated, note = decodeCaptured("request", r.Header, got, trunc, f.maxBody)
+		ex.Notes = appendNote(ex.Notes, note)
+	}
+	var note string
+	ex.ResponseBody, ex.ResponseTruncated, note = decodeCaptured("response", resp.Header, data, truncated || aborted, f.maxBody)
+	ex.Notes = appendNote(ex.Notes, note)
+	ex.RequestBody = scrubCredentials(ex.RequestBody, c.authorization)
+	ex.ResponseBody = scrubCredentials(ex.ResponseBody, c.authorization)
+	if aborted {
+		ex.Notes = append(ex.Notes, "exchange aborted: the response was cut off (destination or client connection failed)")
+	}
+	ctx, cancel := context.WithTimeout(c.base, recordTimeout)
+	defer cancel()
+	return f.rec.Record(ctx, ex, c.fetch)
+}
+
+// streamingBody passes a response longer than the capture limit through
+// and records the exchange once, when the body ends or is closed.
+type streamingBody struct {
+	r    io.Reader
+	rc   io.Closer
+	kept []byte
+	done func(aborted bool)
+	once sync.Once
+}
+
+func (s *streamingBody) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil {
+		s.once.Do(func() { s.done(err != io.EOF) })
+	}
+	return n, err
+}
+
+func (s *streamingBody) Close() error {
+	err := s.rc.Close()
+	s.once.Do(func() { s.done(true) })
+	return err
+}
+
+// errReader returns err after the held bytes (nil: io.EOF).
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	return 0, io.EOF
+}
+
+// responseRecorder turns a writeSCIMError answer into an *http.Response.
+type responseRecorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *responseRecorder) Header() http.Header         { return r.header }
+func (r *responseRecorder) WriteHeader(code int)        { r.status = code }
+func (r *responseRecorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+
+func (r *responseRecorder) response(req *http.Request) *http.Response {
+	return &http.Response{
+		Status:        strconv.Itoa(r.status) + " " + http.StatusText(r.status),
+		StatusCode:    r.status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        r.header,
+		Body:          io.NopCloser(bytes.NewReader(r.body.Bytes())),
+		ContentLength: int64(r.body.Len()),
+		Request:       req,
+	}
+}
+
+// newForwardTransport builds the one transport to the destinations. It
+// never consults the environment's proxy settings and never skips TLS
+// verification; its dialer refuses any address not allowlisted.
+func newForwardTransport(cfg ForwardConfig, allow allowList) (*http.Transport, error) {
+	d := &net.Dialer{Timeout: cfg.dialTimeout(), KeepAlive: 30 * time.Second}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.UpstreamCAFile != "" {
+		pool, err := loadCAPool(cfg.UpstreamCAFile)
+		if err != nil {
+			return nil, err
+		}
+		tc.RootCAs = pool
+	}
+	return &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if _, ok := allow.allowed(addr); !ok {
+				return nil, fmt.Errorf("refusing to dial %s: not an allowed destination", addr)
+			}
+			return d.DialContext(ctx, network, addr)
+		},
+		TLSClientConfig:       tc,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   cfg.dialTimeout(),
+		ResponseHeaderTimeout: cfg.upstreamTimeout(),
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          cfg.maxIdleConns(),
+		MaxIdleConnsPerHost:   cfg.maxIdleConns(),
+		IdleConnTimeout:       90 * time.Second,
+		DisableCompression:    true,
+	}, nil
+}
+
+// fetchFunc is the look-up of one egress exchange: a GET of a path on the
+// same destination, with the request's Authorization and nothing else of it.
+func (f *Forward) fetchFunc(scheme, target string, authorization []string) scim.FetchFunc {
+	authorization = slices.Clone(authorization)
+	return func(ctx context.Context, path string) (int, []byte, error) {
+		u, err := url.Parse(path)
+		if err != nil || !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") || u.Host != "" || u.Scheme != "" {
+			return 0, nil, fmt.Errorf("proxy: fetch %q: want an absolute path without scheme or host", path)
+		}
+		u.Scheme, u.Host = scheme, target
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			return 0, nil, fmt.Errorf("proxy: fetch: %w", err)
+		}
+		req.Header.Set("Accept", "application/scim+json")
+		req.Header.Set("User-Agent", fetchUserAgent)
+		if len(authorization) > 0 {
+			req.Header["Authorization"] = authorization
+		}
+		return readFetched(f.transport, req, f.maxBody)
+	}
+}
