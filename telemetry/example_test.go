@@ -5,33 +5,27 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/scimtrail/scimtrail/exporter/otlp"
 	"github.com/scimtrail/scimtrail/proxy"
 	"github.com/scimtrail/scimtrail/schema"
 	"github.com/scimtrail/scimtrail/telemetry"
 )
 
-func ExampleTracesURL() {
-	// The OTLP endpoint the audit logs go to; the spans follow them.
-	u, err := telemetry.TracesURL(telemetry.ProtocolHTTPProtobuf, "http://127.0.0.1:4318")
+func ExampleNewTracerProvider() {
+	ctx := context.Background()
+	// The OTLP connection the audit logs take; the spans follow them, to
+	// /v1/traces beside /v1/logs.
+	cfg := otlp.Config{
+		Endpoint: "http://127.0.0.1:4318",
+		Headers:  map[string]string{"X-Api-Key": "from-a-secret"},
+	}
+	u, err := cfg.TracesTarget()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(u)
-	g, _ := telemetry.TracesURL(telemetry.ProtocolGRPC, "https://collector.internal")
-	fmt.Println(g)
-	// Output:
-	// http://127.0.0.1:4318/v1/traces
-	// https://collector.internal:4317
-}
-
-func ExampleNewTracerProvider() {
-	ctx := context.Background()
-	tp, err := telemetry.NewTracerProvider(ctx, telemetry.TraceConfig{
-		Protocol: telemetry.ProtocolHTTPProtobuf,
-		URL:      "http://127.0.0.1:4318/v1/traces",
-		Headers:  map[string]string{"X-Api-Key": "from-a-secret"},
-	}, telemetry.Options{Resource: schema.Resource{ServiceVersion: "1.0.0"}})
+	fmt.Println("spans to", u)
+	tp, err := telemetry.NewTracerProvider(ctx, cfg, telemetry.Options{Resource: schema.Resource{ServiceVersion: "1.0.0"}})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -51,5 +45,7 @@ func ExampleNewTracerProvider() {
 	}
 	defer p.Transport().CloseIdleConnections()
 	fmt.Println("proxy traced")
-	// Output: proxy traced
+	// Output:
+	// spans to http://127.0.0.1:4318/v1/traces
+	// proxy traced
 }

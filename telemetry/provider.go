@@ -2,14 +2,11 @@ package telemetry
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
-	"net/http"
+	"net/url"
 	"slices"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -20,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/scimtrail/scimtrail/exporter/otlp"
 	"github.com/scimtrail/scimtrail/schema"
 )
 
@@ -37,29 +35,35 @@ type Options struct {
 }
 
 // NewTracerProvider returns a TracerProvider that exports its spans over
-// OTLP as cfg says, which it validates: a batch span processor (the SDK's
-// defaults: 5s or 512 spans per export, 2048 queued, the rest dropped), a
-// parent-based always-on sampler (the IdP's sampled flag is honoured, a
-// request without one is sampled), and opts.Resource. No connection is made
-// here: gRPC connects on first use, HTTP per request. A failed export is
-// retried by the exporter when OTLP calls the answer retryable, within the
-// batch processor's export timeout (30s), then logged to opts.Logger and
-// dropped.
+// OTLP to cfg.TracesTarget, with cfg's protocol, headers, TLS, compression
+// and timeout: the connection the audit logs take, described once. cfg is
+// validated; its batching fields and LogsEndpoint do not apply. The
+// provider has a batch span processor (the SDK's defaults: 5s or 512 spans
+// per export, 2048 queued, the rest dropped), a parent-based always-on
+// sampler (the IdP's sampled flag is honoured, a request without one is
+// sampled), and opts.Resource. No connection is made here: gRPC connects on
+// first use, HTTP per request. A failed export is retried by the exporter
+// when OTLP calls the answer retryable, within the batch processor's export
+// timeout (30s), then logged to opts.Logger and dropped.
 //
 // The caller owns the provider: call Shutdown (with a deadline) to send the
 // spans still queued and release the connection. Nothing is registered
 // globally.
-func NewTracerProvider(ctx context.Context, cfg TraceConfig, opts Options) (*sdktrace.TracerProvider, error) {
+func NewTracerProvider(ctx context.Context, cfg otlp.Config, opts Options) (*sdktrace.TracerProvider, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("telemetry: invalid trace config: %w", err)
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	u, err := cfg.TracesTarget()
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	exp, err := newExporter(ctx, cfg)
+	exp, err := newExporter(ctx, cfg, u)
 	if err != nil {
-		return nil, fmt.Errorf("telemetry: OTLP trace exporter for %s: %w", printableURL(cfg.URL), err)
+		return nil, fmt.Errorf("telemetry: OTLP trace exporter for %s: %w", u, err)
 	}
 	exp.logger = logger
 	return sdktrace.NewTracerProvider(
@@ -69,10 +73,11 @@ func NewTracerProvider(ctx context.Context, cfg TraceConfig, opts Options) (*sdk
 	), nil
 }
 
-// newExporter builds the OTLP exporter of cfg. Every option the exporter
-// would otherwise take from OTEL_EXPORTER_OTLP_* is set explicitly.
-func newExporter(ctx context.Context, cfg TraceConfig) (*exporter, error) {
-	u, err := cfg.target()
+// newExporter builds the OTLP exporter sending to u, cfg's traces target.
+// Every option the exporter would otherwise take from OTEL_EXPORTER_OTLP_*
+// is set explicitly.
+func newExporter(ctx context.Context, cfg otlp.Config, u *url.URL) (*exporter, error) {
+	tlsConf, err := cfg.ClientTLS(u)
 	if err != nil {
 		return nil, err
 	}
@@ -80,18 +85,9 @@ func newExporter(ctx context.Context, cfg TraceConfig) (*exporter, error) {
 	if headers == nil {
 		headers = map[string]string{}
 	}
-	var tlsConf *tls.Config
-	if u.Scheme == "https" {
-		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12}
-		if cfg.TLS != nil {
-			tlsConf = cfg.TLS.Clone()
-			if tlsConf.MinVersion == 0 {
-				tlsConf.MinVersion = tls.VersionTLS12
-			}
-		}
-	}
+	gzip := cfg.CompressionOrDefault() == otlp.CompressionGzip
 
-	if cfg.protocol() == ProtocolGRPC {
+	if cfg.ProtocolOrDefault() == otlp.ProtocolGRPC {
 		creds := insecure.NewCredentials()
 		if tlsConf != nil {
 			creds = credentials.NewTLS(tlsConf)
@@ -100,10 +96,10 @@ func newExporter(ctx context.Context, cfg TraceConfig) (*exporter, error) {
 			otlptracegrpc.WithEndpoint(u.Host),
 			otlptracegrpc.WithTLSCredentials(creds),
 			otlptracegrpc.WithHeaders(headers),
-			otlptracegrpc.WithTimeout(cfg.timeout()),
+			otlptracegrpc.WithTimeout(cfg.TimeoutOrDefault()),
 		}
-		if cfg.compression() == CompressionGzip {
-			opts = append(opts, otlptracegrpc.WithCompressor(CompressionGzip))
+		if gzip {
+			opts = append(opts, otlptracegrpc.WithCompressor(otlp.CompressionGzip))
 		}
 		e, err := otlptracegrpc.New(ctx, opts...)
 		if err != nil {
@@ -112,37 +108,28 @@ func newExporter(ctx context.Context, cfg TraceConfig) (*exporter, error) {
 		return &exporter{SpanExporter: e}, nil
 	}
 
-	tr := &http.Transport{
-		// No proxy from the environment: spans go to the receiver
-		// configured, and nowhere else.
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       tlsConf,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConnsPerHost:   2,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
+	client := otlp.NewHTTPClient(tlsConf)
+	// The exporter applies its own timeout only to a client it builds.
+	client.Timeout = cfg.TimeoutOrDefault()
 	compression := otlptracehttp.NoCompression
-	if cfg.compression() == CompressionGzip {
+	if gzip {
 		compression = otlptracehttp.GzipCompression
 	}
 	e, err := otlptracehttp.New(ctx,
 		otlptracehttp.WithEndpointURL(u.String()),
-		otlptracehttp.WithHTTPClient(&http.Client{Transport: tr, Timeout: cfg.timeout()}),
+		otlptracehttp.WithHTTPClient(client),
 		// The client above carries TLS; this only clears a certificate
 		// taken from the environment, which the exporter would refuse
 		// next to an http:// URL.
 		otlptracehttp.WithTLSClientConfig(tlsConf),
 		otlptracehttp.WithHeaders(headers),
 		otlptracehttp.WithCompression(compression),
-		otlptracehttp.WithTimeout(cfg.timeout()),
+		otlptracehttp.WithTimeout(cfg.TimeoutOrDefault()),
 	)
 	if err != nil {
 		return nil, err
 	}
-	return &exporter{SpanExporter: e, closeIdle: tr.CloseIdleConnections}, nil
+	return &exporter{SpanExporter: e, closeIdle: client.CloseIdleConnections}, nil
 }
 
 // exporter logs failed exports to the caller's logger rather than letting

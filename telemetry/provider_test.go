@@ -4,15 +4,17 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"io"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +28,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/scimtrail/scimtrail/exporter/otlp"
 	"github.com/scimtrail/scimtrail/proxy"
 	"github.com/scimtrail/scimtrail/schema"
 	"github.com/scimtrail/scimtrail/telemetry"
@@ -153,6 +156,16 @@ func startHTTPReceiver(t *testing.T, useTLS bool) *httpReceiver {
 	return r
 }
 
+// caFile writes cert as a PEM CA bundle, for otlp.TLSConfig.CAFile.
+func caFile(t *testing.T, cert *x509.Certificate) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func next(t *testing.T, got chan export) export {
 	t.Helper()
 	select {
@@ -222,12 +235,12 @@ func checkExport(t *testing.T, e export, want trace.SpanContext) {
 }
 
 func TestNewTracerProvider_ExportsOverGRPC(t *testing.T) {
-	for _, compression := range []string{"", telemetry.CompressionNone} {
+	for _, compression := range []string{"", otlp.CompressionNone} {
 		t.Run("compression="+compression, func(t *testing.T) {
 			rcv := startGRPCReceiver(t)
-			tp, err := telemetry.NewTracerProvider(context.Background(), telemetry.TraceConfig{
-				Protocol:    telemetry.ProtocolGRPC,
-				URL:         "http://" + rcv.addr,
+			tp, err := telemetry.NewTracerProvider(context.Background(), otlp.Config{
+				Protocol:    otlp.ProtocolGRPC,
+				Endpoint:    "http://" + rcv.addr,
 				Headers:     map[string]string{"X-Api-Key": "k-0123456789"},
 				Compression: compression,
 			}, telemetry.Options{Resource: testResource})
@@ -251,13 +264,11 @@ func TestNewTracerProvider_ExportsOverGRPCWithTLS(t *testing.T) {
 	cert, leaf := donor.TLS.Certificates[0], donor.Certificate()
 	donor.Close()
 	rcv := startGRPCReceiver(t, grpc.Creds(credentials.NewServerTLSFromCert(&cert)))
-	roots := x509.NewCertPool()
-	roots.AddCert(leaf)
 
-	tp, err := telemetry.NewTracerProvider(context.Background(), telemetry.TraceConfig{
-		Protocol: telemetry.ProtocolGRPC,
-		URL:      "https://" + rcv.addr,
-		TLS:      &tls.Config{RootCAs: roots},
+	tp, err := telemetry.NewTracerProvider(context.Background(), otlp.Config{
+		Protocol: otlp.ProtocolGRPC,
+		Endpoint: "https://" + rcv.addr,
+		TLS:      otlp.TLSConfig{CAFile: caFile(t, leaf)},
 	}, telemetry.Options{Resource: testResource})
 	if err != nil {
 		t.Fatal(err)
@@ -269,13 +280,13 @@ func TestNewTracerProvider_ExportsOverGRPCWithTLS(t *testing.T) {
 func TestNewTracerProvider_ExportsOverHTTP(t *testing.T) {
 	for _, tc := range []struct{ compression, wantEncoding string }{
 		{"", "gzip"},
-		{telemetry.CompressionGzip, "gzip"},
-		{telemetry.CompressionNone, ""},
+		{otlp.CompressionGzip, "gzip"},
+		{otlp.CompressionNone, ""},
 	} {
 		t.Run("compression="+tc.compression, func(t *testing.T) {
 			rcv := startHTTPReceiver(t, false)
-			tp, err := telemetry.NewTracerProvider(context.Background(), telemetry.TraceConfig{
-				URL:         rcv.srv.URL + "/v1/traces",
+			tp, err := telemetry.NewTracerProvider(context.Background(), otlp.Config{
+				Endpoint:    rcv.srv.URL,
 				Headers:     map[string]string{"X-Api-Key": "k-0123456789"},
 				Compression: tc.compression,
 			}, telemetry.Options{Resource: testResource})
@@ -295,19 +306,67 @@ func TestNewTracerProvider_ExportsOverHTTP(t *testing.T) {
 	}
 }
 
+// Over https the receiver's certificate is checked against the CA file.
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (TracesEndpoint) sends the spans
+// elsewhere than the logs, with TLS when it says https even though the
+// logs' endpoint is plain text.
 func TestNewTracerProvider_ExportsOverHTTPS(t *testing.T) {
-	rcv := startHTTPReceiver(t, true)
-	roots := x509.NewCertPool()
-	roots.AddCert(rcv.srv.Certificate())
-	tp, err := telemetry.NewTracerProvider(context.Background(), telemetry.TraceConfig{
-		URL: rcv.srv.URL + "/v1/traces",
-		TLS: &tls.Config{RootCAs: roots},
-	}, telemetry.Options{Resource: testResource})
-	if err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"endpoint", "traces endpoint"} {
+		t.Run(name, func(t *testing.T) {
+			rcv := startHTTPReceiver(t, true)
+			cfg := otlp.Config{Endpoint: rcv.srv.URL, TLS: otlp.TLSConfig{CAFile: caFile(t, rcv.srv.Certificate())}}
+			if name == "traces endpoint" {
+				cfg.Endpoint, cfg.TracesEndpoint = "http://127.0.0.1:1", rcv.srv.URL+"/v1/traces"
+			}
+			tp, err := telemetry.NewTracerProvider(context.Background(), cfg, telemetry.Options{Resource: testResource})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc := emitSpan(t, tp)
+			checkExport(t, next(t, rcv.got), sc)
+		})
 	}
-	sc := emitSpan(t, tp)
-	checkExport(t, next(t, rcv.got), sc)
+}
+
+// A config the exporter cannot use is refused before any span is made,
+// naming the setting, never showing a header's value.
+func TestNewTracerProvider_RefusesInvalidConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  otlp.Config
+		want string
+	}{
+		{"logs URL only", otlp.Config{LogsEndpoint: "http://127.0.0.1:4318/v1/logs"},
+			`telemetry: "otlp-traces" needs "otlp-endpoint" (a base URL) or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`},
+		{"header value", otlp.Config{Endpoint: "http://127.0.0.1:4318", Headers: map[string]string{"X-Key": "secret\r\nX-Evil: 1"}},
+			`telemetry: "otlp-header": the value of "X-Key" has a control character`},
+		{"protocol", otlp.Config{Endpoint: "http://127.0.0.1:4318", Protocol: "thrift"},
+			`telemetry: "otlp-protocol" is "thrift"; want "grpc" or "http/protobuf"`},
+		{"traces URL", otlp.Config{TracesEndpoint: "collector:4318"},
+			`telemetry: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "collector:4318" is not an http:// or https:// URL`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tp, err := telemetry.NewTracerProvider(context.Background(), tc.cfg, telemetry.Options{})
+			if err == nil {
+				_ = tp.Shutdown(context.Background())
+				t.Fatal("accepted")
+			}
+			if err.Error() != tc.want {
+				t.Errorf("error\n got %s\nwant %s", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("the error shows a header's value: %v", err)
+			}
+		})
+	}
+	// The TLS files are read here too, not at the first export.
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	_, err := telemetry.NewTracerProvider(context.Background(), otlp.Config{
+		Endpoint: "https://127.0.0.1:4318", TLS: otlp.TLSConfig{CAFile: missing},
+	}, telemetry.Options{})
+	if err == nil || !strings.Contains(err.Error(), `"otlp-ca-file": open `+missing) {
+		t.Errorf("missing CA file: %v", err)
+	}
 }
 
 // syncBuffer is a log sink safe for the exporter's goroutine.
@@ -329,14 +388,14 @@ func (s *syncBuffer) String() string {
 }
 
 // A receiver whose certificate nobody trusts gets nothing: TLS is verified
-// with the system roots when no TLS config is given. The failure goes to the
+// with the system roots when no CA file is given. The failure goes to the
 // caller's logger, without the header's value.
 func TestNewTracerProvider_UntrustedReceiverGetsNoSpans(t *testing.T) {
 	rcv := startHTTPReceiver(t, true)
 	var logs syncBuffer
-	tp, err := telemetry.NewTracerProvider(context.Background(), telemetry.TraceConfig{
-		URL:     rcv.srv.URL + "/v1/traces",
-		Headers: map[string]string{"Authorization": "Bearer otlp-secret-value"},
+	tp, err := telemetry.NewTracerProvider(context.Background(), otlp.Config{
+		Endpoint: rcv.srv.URL,
+		Headers:  map[string]string{"Authorization": "Bearer otlp-secret-value"},
 	}, telemetry.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -354,12 +413,37 @@ func TestNewTracerProvider_UntrustedReceiverGetsNoSpans(t *testing.T) {
 	}
 }
 
+// A redirect would carry the headers, often a credential, to another
+// place: it is not followed, as the OTLP logs sink does not follow one.
+func TestNewTracerProvider_HeadersNeverFollowARedirect(t *testing.T) {
+	elsewhere := startHTTPReceiver(t, false)
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.srv.URL+"/v1/traces", http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	var logs syncBuffer
+	tp, err := telemetry.NewTracerProvider(context.Background(), otlp.Config{
+		Endpoint: redirector.URL,
+		Headers:  map[string]string{"X-Api-Key": "k-0123456789"},
+	}, telemetry.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	emitSpan(t, tp)
+	if len(elsewhere.got) != 0 {
+		t.Fatal("the redirect was followed, with the headers")
+	}
+	if out := logs.String(); !strings.Contains(out, "spans not exported") || !strings.Contains(out, "307") {
+		t.Errorf("want a warning naming the redirect, got %q", out)
+	}
+}
+
 // The proxy's spans reach a real receiver: the trace an IdP started goes on
 // through scimtrail's span.
 func TestProxySpans_ReachOTLPReceiver(t *testing.T) {
 	rcv := startHTTPReceiver(t, false)
-	tp, err := telemetry.NewTracerProvider(context.Background(), telemetry.TraceConfig{
-		URL: rcv.srv.URL + "/v1/traces",
+	tp, err := telemetry.NewTracerProvider(context.Background(), otlp.Config{
+		Endpoint: rcv.srv.URL,
 	}, telemetry.Options{Resource: testResource})
 	if err != nil {
 		t.Fatal(err)
@@ -408,7 +492,7 @@ func TestProxySpans_ReachOTLPReceiver(t *testing.T) {
 }
 
 // The exporter would take its receiver, headers and compression from
-// OTEL_EXPORTER_OTLP_* when not told otherwise; the TraceConfig must win,
+// OTEL_EXPORTER_OTLP_* when not told otherwise; the otlp.Config must win,
 // so the caller alone decides how those variables apply.
 func TestNewTracerProvider_EnvironmentDoesNotRedirect(t *testing.T) {
 	for _, env := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
@@ -419,10 +503,10 @@ func TestNewTracerProvider_EnvironmentDoesNotRedirect(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
 
 	rcv := startHTTPReceiver(t, false)
-	tp, err := telemetry.NewTracerProvider(context.Background(), telemetry.TraceConfig{
-		URL:         rcv.srv.URL + "/v1/traces",
+	tp, err := telemetry.NewTracerProvider(context.Background(), otlp.Config{
+		Endpoint:    rcv.srv.URL,
 		Headers:     map[string]string{"X-Api-Key": "from-config"},
-		Compression: telemetry.CompressionNone,
+		Compression: otlp.CompressionNone,
 	}, telemetry.Options{Resource: testResource})
 	if err != nil {
 		t.Fatal(err)

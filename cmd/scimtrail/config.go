@@ -42,8 +42,8 @@ type config struct {
 	// OTLP is the OTLP logs sink, on when an endpoint is set by a flag,
 	// the file or OTEL_EXPORTER_OTLP_(LOGS_)ENDPOINT.
 	OTLP otlp.Config
-	// OTLPTraces exports the proxy's own spans to the OTLP endpoint.
-	// Default false.
+	// OTLPTraces exports the proxy's own spans to the OTLP endpoint
+	// (OTLP.TracesTarget). Default false.
 	OTLPTraces bool
 	// ServiceName and ResourceAttributes come from OTEL_SERVICE_NAME and
 	// OTEL_RESOURCE_ATTRIBUTES; they describe this process in OTLP
@@ -135,9 +135,16 @@ func (c config) validate() error {
 	if len(c.Kafka.Brokers) > 0 {
 		errs = append(errs, c.Kafka.Validate())
 	}
-	errs = append(errs, c.OTLP.Validate())
-	if c.OTLPTraces && !c.OTLP.Enabled() {
-		errs = append(errs, errors.New(`"otlp-traces" requires "otlp-endpoint"`))
+	otlpErr := c.OTLP.Validate()
+	errs = append(errs, otlpErr)
+	if c.OTLPTraces {
+		if !c.OTLP.Enabled() {
+			errs = append(errs, errors.New(`"otlp-traces" requires "otlp-endpoint"`))
+		} else if _, err := c.OTLP.TracesTarget(); err != nil && otlpErr == nil {
+			// Like Validate, one OTLP problem at a time: a bad
+			// "otlp-endpoint" would be reported twice.
+			errs = append(errs, err)
+		}
 	}
 	if _, _, err := net.SplitHostPort(c.listen()); err != nil {
 		errs = append(errs, fmt.Errorf(`"listen": %q is not host:port`, c.Listen))

@@ -164,6 +164,28 @@ func TestConfig_Invalid(t *testing.T) {
 	}
 }
 
+// OTEL_EXPORTER_OTLP_LOGS_ENDPOINT is where the logs go, not a base the
+// spans can go beside: "config check" says so rather than the first start.
+func TestConfigCheck_OTLPTracesNeedABaseOrTracesEndpoint(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://127.0.0.1:4318/v1/logs")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	args := []string{"config", "check", "--upstream", "http://127.0.0.1:9000", "--otlp-traces"}
+	var stdout, stderr strings.Builder
+	if code := run(t.Context(), args, &stdout, &stderr); code != 2 ||
+		stderr.String() != `scimtrail config check: invalid configuration: "otlp-traces" needs "otlp-endpoint" (a base URL) or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`+"\n" {
+		t.Errorf("status %d, stderr %q", code, stderr.String())
+	}
+
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:4318/v1/traces")
+	c, err := parseArgs(t, "--upstream", "http://127.0.0.1:9000", "--otlp-traces")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := c.OTLP.TracesTarget(); err != nil || u.String() != "http://127.0.0.1:4318/v1/traces" {
+		t.Errorf("traces target %v, %v", u, err)
+	}
+}
+
 func TestConfigCheck_AcceptsAValidFileWithoutStarting(t *testing.T) {
 	t.Setenv("OKTA_TOKEN_SHA256", strings.Repeat("ab", 32))
 	var stdout, stderr strings.Builder

@@ -410,32 +410,11 @@ func spoolReport(sp *spool.Spool) string {
 	return b.String()
 }
 
-// newTracerProvider exports the proxy's own spans to the OTLP endpoint of
-// the logs, with the same protocol, headers, TLS and compression: to
-// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT when set (a full URL), else to
-// /v1/traces beside /v1/logs.
+// newTracerProvider exports the proxy's own spans over the OTLP connection
+// of the logs: c.OTLP's protocol, headers, TLS and compression, to its
+// TracesTarget.
 func newTracerProvider(ctx context.Context, c config, res schema.Resource, logger *slog.Logger) (*sdktrace.TracerProvider, error) {
-	u := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-	if u == "" {
-		if c.OTLP.Endpoint == "" {
-			return nil, errors.New(`"otlp-traces": OTEL_EXPORTER_OTLP_LOGS_ENDPOINT is a logs URL; set "otlp-endpoint" (a base URL) or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`)
-		}
-		logs, err := c.OTLP.Target()
-		if err != nil {
-			return nil, fmt.Errorf(`"otlp-endpoint": %w`, err)
-		}
-		if u, err = telemetry.TracesURL(c.OTLP.Protocol, logs.String()); err != nil {
-			return nil, err
-		}
-	}
-	tlsConf, err := c.OTLP.ClientTLS()
-	if err != nil {
-		return nil, err
-	}
-	return telemetry.NewTracerProvider(ctx, telemetry.TraceConfig{
-		Protocol: c.OTLP.Protocol, URL: u, Headers: c.OTLP.Headers, TLS: tlsConf,
-		Compression: c.OTLP.Compression, Timeout: c.OTLP.Timeout,
-	}, telemetry.Options{Resource: res, Logger: logger.With("telemetry", "traces")})
+	return telemetry.NewTracerProvider(ctx, c.OTLP, telemetry.Options{Resource: res, Logger: logger.With("telemetry", "traces")})
 }
 
 // resource names this process in OTLP payloads. service.instance.id is new

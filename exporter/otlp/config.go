@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -44,12 +47,15 @@ const (
 	// used when an endpoint names none.
 	DefaultGRPCPort = "4317"
 	DefaultHTTPPort = "4318"
-	// LogsPath is where OTLP/HTTP takes logs under a base endpoint.
-	LogsPath = "/v1/logs"
+	// LogsPath and TracesPath are where OTLP/HTTP takes logs and spans
+	// under a base endpoint.
+	LogsPath   = "/v1/logs"
+	TracesPath = "/v1/traces"
 )
 
-// Config configures an Exporter. The zero value of every field but
-// Endpoint/LogsEndpoint means its documented default. Fields have no YAML
+// Config configures an Exporter, and the connection the proxy's own spans
+// take to the same receiver (see TracesTarget). The zero value of every
+// field but the endpoints means its documented default. Fields have no YAML
 // tags: the command maps its flags (named below) and YAML keys onto them,
 // then ApplyEnv fills what they left unset from the OTEL_* variables. A
 // Config is a plain value, safe to copy; printing it (fmt, slog, JSON)
@@ -57,9 +63,10 @@ const (
 type Config struct {
 	// Endpoint is the receiver's base URL, as in OTEL_EXPORTER_OTLP_ENDPOINT
 	// (--otlp-endpoint): http://host:port sends in plain text, https://
-	// with TLS. With http/protobuf the logs go to /v1/logs under its path
-	// (a path already ending in /v1/logs is used as it is); with grpc only
-	// host and port count. A missing port is 4317 (grpc) or 4318 (http).
+	// with TLS. With http/protobuf the logs go to /v1/logs and the spans
+	// to /v1/traces under its path (a path already ending in either is
+	// taken as that signal's URL: the other goes beside it); with grpc
+	// only host and port count. A missing port is 4317 (grpc) or 4318 (http).
 	// For grpc a bare host:port is allowed and means TLS unless Insecure.
 	Endpoint string
 	// LogsEndpoint is the full URL logs are sent to, as in
@@ -67,6 +74,12 @@ type Config struct {
 	// over Endpoint when both come from the environment; a set Endpoint
 	// from a flag or the config file wins over it.
 	LogsEndpoint string
+	// TracesEndpoint is the full URL spans are sent to, as in
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (it has no flag): nothing is
+	// appended to it (with grpc only host and port count). Default:
+	// /v1/traces under Endpoint. The logs sink ignores it, and so does
+	// Validate: TracesTarget checks it, for the spans alone.
+	TracesEndpoint string
 	// Protocol is "grpc" or "http/protobuf". Default http/protobuf, the
 	// OTLP specification's default (--otlp-protocol).
 	Protocol string
@@ -114,8 +127,8 @@ type TLSConfig struct {
 // String shows the header names, never their values: a Config printed
 // with %v or %+v goes through it.
 func (c Config) String() string {
-	return fmt.Sprintf("{Endpoint:%s LogsEndpoint:%s Protocol:%s Compression:%s Headers:%v Timeout:%v MaxBatchBytes:%d BatchSize:%d BatchTimeout:%v TLS:%+v}",
-		c.Endpoint, c.LogsEndpoint, c.Protocol, c.Compression, redactedHeaders(c.Headers),
+	return fmt.Sprintf("{Endpoint:%s LogsEndpoint:%s TracesEndpoint:%s Protocol:%s Compression:%s Headers:%v Timeout:%v MaxBatchBytes:%d BatchSize:%d BatchTimeout:%v TLS:%+v}",
+		c.Endpoint, c.LogsEndpoint, c.TracesEndpoint, c.Protocol, c.Compression, redactedHeaders(c.Headers),
 		c.Timeout, c.MaxBatchBytes, c.BatchSize, c.BatchTimeout, c.TLS)
 }
 
@@ -176,6 +189,11 @@ func (c Config) MaxBatchBytesOrDefault() int { return c.maxBatchBytes() }
 // TimeoutOrDefault is the per-request timeout.
 func (c Config) TimeoutOrDefault() time.Duration { return c.timeout() }
 
+// ProtocolOrDefault and CompressionOrDefault are Protocol and Compression,
+// their defaults applied.
+func (c Config) ProtocolOrDefault() string    { return c.protocol() }
+func (c Config) CompressionOrDefault() string { return c.compression() }
+
 func positiveOr[T int | time.Duration](v, def T) T {
 	if v <= 0 {
 		return def
@@ -200,22 +218,52 @@ func (c Config) url() string {
 	return u.String()
 }
 
-// target parses the configured endpoint into a URL with scheme, host and
-// port, and for http/protobuf the logs path. A bare host:port (grpc only)
-// gets scheme https, or http when Insecure.
+// target is where logs go: Endpoint with the logs path under it, else
+// LogsEndpoint as it is.
 func (c Config) target() (*url.URL, error) {
-	raw, full := c.Endpoint, false
-	if raw == "" {
-		raw, full = c.LogsEndpoint, true
+	if c.Endpoint != "" {
+		return c.signalTarget(c.Endpoint, LogsPath)
 	}
-	if raw == "" {
-		return nil, errors.New("no endpoint")
+	if c.LogsEndpoint != "" {
+		return c.signalTarget(c.LogsEndpoint, "")
 	}
+	return nil, errors.New("no endpoint")
+}
+
+// TracesTarget is where spans go, parsed as Target parses the logs'
+// endpoint: TracesEndpoint as it is, else Endpoint with /v1/traces under
+// its path. A LogsEndpoint alone is no help: it is a logs URL. The error
+// names the setting at fault.
+func (c Config) TracesTarget() (*url.URL, error) {
+	switch {
+	case c.TracesEndpoint != "":
+		u, err := c.signalTarget(c.TracesEndpoint, "")
+		if err != nil {
+			return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: %w", err)
+		}
+		return u, nil
+	case c.Endpoint != "":
+		u, err := c.signalTarget(c.Endpoint, TracesPath)
+		if err != nil {
+			return nil, fmt.Errorf(`"otlp-endpoint": %w`, err)
+		}
+		return u, nil
+	}
+	return nil, errors.New(`"otlp-traces" needs "otlp-endpoint" (a base URL) or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`)
+}
+
+// signalTarget parses raw into a URL with scheme, host and port, and for
+// http/protobuf a path. With signalPath "" raw is the signal's full URL
+// and its path is kept; otherwise raw is a base URL and signalPath goes
+// under its path, in place of a final /v1/logs or /v1/traces (a base given
+// as one signal's URL serves the others beside it). A bare host:port (grpc
+// only) gets scheme https, or http when Insecure.
+func (c Config) signalTarget(raw, signalPath string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		// host:port parses as scheme "host", opaque "port".
 		if c.protocol() != ProtocolGRPC || strings.Contains(raw, "/") {
-			return nil, fmt.Errorf("%q is not an http:// or https:// URL", raw)
+			return nil, fmt.Errorf("%s is not an http:// or https:// URL", quoteURL(raw))
 		}
 		scheme := "https"
 		if c.TLS.Insecure {
@@ -227,13 +275,13 @@ func (c Config) target() (*url.URL, error) {
 		return nil, fmt.Errorf("%q carries credentials in the URL; use a header", redactURL(u))
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("%q has a query or fragment", raw)
+		return nil, fmt.Errorf("%s has a query or fragment", quoteURL(raw))
 	}
 	host, port, err := net.SplitHostPort(u.Host)
 	if err != nil {
 		host, port = u.Hostname(), ""
 		if host == "" {
-			return nil, fmt.Errorf("%q names no host", raw)
+			return nil, fmt.Errorf("%s names no host", quoteURL(raw))
 		}
 	}
 	if port == "" {
@@ -245,8 +293,15 @@ func (c Config) target() (*url.URL, error) {
 	out := &url.URL{Scheme: u.Scheme, Host: net.JoinHostPort(host, port)}
 	if c.protocol() == ProtocolHTTPProtobuf {
 		p := u.Path
-		if !full && !strings.HasSuffix(p, LogsPath) {
-			p = strings.TrimSuffix(p, "/") + LogsPath
+		if signalPath != "" {
+			p = strings.TrimSuffix(p, "/")
+			for _, s := range []string{LogsPath, TracesPath} {
+				if base, ok := strings.CutSuffix(p, s); ok {
+					p = base
+					break
+				}
+			}
+			p += signalPath
 		}
 		if p == "" {
 			p = "/"
@@ -256,6 +311,15 @@ func (c Config) target() (*url.URL, error) {
 	return out, nil
 }
 
+// quoteURL quotes an endpoint for a message, unless it has an "@": it did
+// not parse as user info, yet may still hold a password.
+func quoteURL(raw string) string {
+	if strings.Contains(raw, "@") {
+		return "(not shown: it may hold credentials)"
+	}
+	return strconv.Quote(raw)
+}
+
 func redactURL(u *url.URL) string {
 	c := *u
 	c.User = nil
@@ -263,9 +327,12 @@ func redactURL(u *url.URL) string {
 }
 
 // Validate reports the first problem of c, quoting the flag (and YAML key)
-// it concerns. It reads no files; New does.
+// it concerns. It reads no files; New does. A Config with no endpoint is
+// valid: it sends nothing. With any endpoint set, the settings both
+// signals share are checked, and the logs' endpoint when there is one;
+// TracesEndpoint is left to TracesTarget.
 func (c Config) Validate() error {
-	if !c.Enabled() {
+	if !c.Enabled() && c.TracesEndpoint == "" {
 		return nil
 	}
 	switch c.protocol() {
@@ -275,17 +342,22 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf(`"otlp-protocol" is %q; want "grpc" or "http/protobuf"`, c.Protocol)
 	}
-	if _, err := c.target(); err != nil {
-		return fmt.Errorf(`"otlp-endpoint": %w`, err)
+	if c.Enabled() {
+		if _, err := c.target(); err != nil {
+			return fmt.Errorf(`"otlp-endpoint": %w`, err)
+		}
 	}
 	switch c.compression() {
 	case CompressionGzip, CompressionNone:
 	default:
 		return fmt.Errorf(`"otlp-compression" is %q; want "gzip" or "none"`, c.Compression)
 	}
-	for k := range c.Headers {
+	for _, k := range slices.Sorted(maps.Keys(c.Headers)) {
 		if !validHeaderName(k) {
 			return fmt.Errorf(`"otlp-header": %q is not a valid header name`, k)
+		}
+		if !validHeaderValue(c.Headers[k]) {
+			return fmt.Errorf(`"otlp-header": the value of %q has a control character`, k)
 		}
 	}
 	for _, d := range []struct {
@@ -323,15 +395,22 @@ func validHeaderName(k string) bool {
 	return true
 }
 
-// ClientTLS builds the TLS configuration for the receiver, reading the
-// files; nil when the endpoint is plain text. The trace exporter uses it
-// too, so both signals trust the same CAs.
-func (c Config) ClientTLS() (*tls.Config, error) {
-	u, err := c.target()
-	if err != nil {
-		return nil, fmt.Errorf(`"otlp-endpoint": %w`, err)
+// validHeaderValue refuses what would split or end a header line.
+func validHeaderValue(v string) bool {
+	for _, c := range []byte(v) {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
 	}
-	if u.Scheme != "https" {
+	return true
+}
+
+// ClientTLS builds the TLS configuration for target (from Target or
+// TracesTarget), reading the files; nil when target is plain text. Both
+// signals build theirs here, so they trust the same CAs and offer the same
+// client certificate.
+func (c Config) ClientTLS(target *url.URL) (*tls.Config, error) {
+	if target.Scheme != "https" {
 		return nil, nil
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}

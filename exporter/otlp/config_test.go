@@ -42,6 +42,57 @@ func TestConfig_TargetPerProtocol(t *testing.T) {
 	}
 }
 
+// Spans go to the receiver the logs go to, beside them, unless
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT says where.
+func TestConfig_TracesTarget(t *testing.T) {
+	grpc := otlp.ProtocolGRPC
+	for _, tc := range []struct {
+		cfg  otlp.Config
+		want string
+	}{
+		{otlp.Config{Endpoint: "http://127.0.0.1:4318"}, "http://127.0.0.1:4318/v1/traces"},
+		{otlp.Config{Endpoint: "http://collector", Protocol: otlp.ProtocolHTTPProtobuf}, "http://collector:4318/v1/traces"},
+		{otlp.Config{Endpoint: "https://otlp.example.com/otlp/"}, "https://otlp.example.com:4318/otlp/v1/traces"},
+		{otlp.Config{Endpoint: "http://collector:4318/v1/logs"}, "http://collector:4318/v1/traces"},
+		{otlp.Config{Endpoint: "http://collector:4318/v1/traces"}, "http://collector:4318/v1/traces"},
+		{otlp.Config{Endpoint: "http://collector", Protocol: grpc}, "http://collector:4317"},
+		{otlp.Config{Endpoint: "https://collector:14317/ignored", Protocol: grpc}, "https://collector:14317"},
+		{otlp.Config{Endpoint: "http://[::1]:4317", Protocol: grpc}, "http://[::1]:4317"},
+		{otlp.Config{Endpoint: "collector:4317", Protocol: grpc, TLS: otlp.TLSConfig{Insecure: true}}, "http://collector:4317"},
+		// The traces-specific variable is a full URL: nothing is
+		// appended, and it wins over the base endpoint.
+		{otlp.Config{Endpoint: "http://collector:4318", TracesEndpoint: "https://ingest.example.com/api/spans"}, "https://ingest.example.com:4318/api/spans"},
+		{otlp.Config{LogsEndpoint: "http://logs:4318/v1/logs", TracesEndpoint: "http://traces:4318/v1/traces"}, "http://traces:4318/v1/traces"},
+		{otlp.Config{TracesEndpoint: "https://collector:14317/ignored", Protocol: grpc}, "https://collector:14317"},
+	} {
+		u, err := tc.cfg.TracesTarget()
+		if err != nil || u.String() != tc.want {
+			t.Errorf("%+v: TracesTarget = %v, %v; want %s", tc.cfg, u, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		cfg  otlp.Config
+		want string
+	}{
+		// OTEL_EXPORTER_OTLP_LOGS_ENDPOINT is the logs' URL, no base.
+		{otlp.Config{LogsEndpoint: "http://collector:4318/v1/logs"},
+			`"otlp-traces" needs "otlp-endpoint" (a base URL) or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`},
+		{otlp.Config{}, `"otlp-traces" needs "otlp-endpoint" (a base URL) or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`},
+		{otlp.Config{Endpoint: "collector:4317", Protocol: otlp.ProtocolHTTPProtobuf},
+			`"otlp-endpoint": "collector:4317" is not an http:// or https:// URL`},
+		{otlp.Config{Endpoint: "http://collector:4318", TracesEndpoint: "http://u:hunter2@collector:4318/v1/traces"},
+			`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://collector:4318/v1/traces" carries credentials in the URL; use a header`},
+		{otlp.Config{TracesEndpoint: "http//u:hunter2@collector:4318/v1/traces"},
+			`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: (not shown: it may hold credentials) is not an http:// or https:// URL`},
+		{otlp.Config{TracesEndpoint: "http://collector:4318/v1/traces?x=1"},
+			`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://collector:4318/v1/traces?x=1" has a query or fragment`},
+	} {
+		if _, err := tc.cfg.TracesTarget(); err == nil || err.Error() != tc.want {
+			t.Errorf("%+v: TracesTarget error %v\nwant %s", tc.cfg, err, tc.want)
+		}
+	}
+}
+
 // TestConfig_InvalidConfigs holds each refused config with its exact
 // message, which names the flag.
 func TestConfig_InvalidConfigs(t *testing.T) {
@@ -59,6 +110,11 @@ func TestConfig_InvalidConfigs(t *testing.T) {
 		{"query", otlp.Config{Endpoint: ep + "?x=1"}, `"otlp-endpoint": "http://127.0.0.1:4318?x=1" has a query or fragment`},
 		{"compression", otlp.Config{Endpoint: ep, Compression: "zstd"}, `"otlp-compression" is "zstd"; want "gzip" or "none"`},
 		{"header name", otlp.Config{Endpoint: ep, Headers: map[string]string{"bad header": "v"}}, `"otlp-header": "bad header" is not a valid header name`},
+		{"header value", otlp.Config{Endpoint: ep, Headers: map[string]string{"X-Key": "v\r\nX-Evil: 1"}}, `"otlp-header": the value of "X-Key" has a control character`},
+		{"header value NUL", otlp.Config{Endpoint: ep, Headers: map[string]string{"X-Key": "v\x00"}}, `"otlp-header": the value of "X-Key" has a control character`},
+		{"credentials unparsed", otlp.Config{Endpoint: "http//user:hunter2@collector"}, `"otlp-endpoint": (not shown: it may hold credentials) is not an http:// or https:// URL`},
+		// Spans alone still need the shared settings right.
+		{"traces only", otlp.Config{TracesEndpoint: ep + "/v1/traces", Compression: "zstd"}, `"otlp-compression" is "zstd"; want "gzip" or "none"`},
 		{"timeout", otlp.Config{Endpoint: ep, Timeout: -time.Second}, `"otlp-timeout" is negative`},
 		{"batch timeout", otlp.Config{Endpoint: ep, BatchTimeout: -time.Second}, `"otlp-batch-timeout" is negative`},
 		{"max batch bytes", otlp.Config{Endpoint: ep, MaxBatchBytes: -1}, `"otlp-max-batch-bytes" is negative`},
@@ -74,6 +130,15 @@ func TestConfig_InvalidConfigs(t *testing.T) {
 	if err := (otlp.Config{}).Validate(); err != nil {
 		t.Errorf("a disabled config is valid, got %v", err)
 	}
+	// A tab is part of a header value; so is any byte past ASCII.
+	if err := (otlp.Config{Endpoint: ep, Headers: map[string]string{"X-Key": "a\tb é"}}).Validate(); err != nil {
+		t.Errorf("header value with a tab: %v", err)
+	}
+	// The traces endpoint is TracesTarget's to check: the variable may be
+	// set for other programs while this one sends no spans.
+	if err := (otlp.Config{Endpoint: ep, TracesEndpoint: "ftp://elsewhere"}).Validate(); err != nil {
+		t.Errorf("Validate checked the traces endpoint: %v", err)
+	}
 }
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -81,6 +146,7 @@ func env(m map[string]string) func(string) string { return func(k string) string
 func TestConfig_ApplyEnv_FlagsWinLogsSpecificWins(t *testing.T) {
 	vars := map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT":           "http://general:4318",
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT":    "http://traces:4318/v1/traces",
 		"OTEL_EXPORTER_OTLP_PROTOCOL":           "grpc",
 		"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL":      "http/protobuf",
 		"OTEL_EXPORTER_OTLP_HEADERS":            "api-key=from%20env,x-tenant=acme",
@@ -97,7 +163,8 @@ func TestConfig_ApplyEnv_FlagsWinLogsSpecificWins(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := otlp.Config{
-		Endpoint: "http://general:4318", Protocol: "http/protobuf", Compression: "none",
+		Endpoint: "http://general:4318", TracesEndpoint: "http://traces:4318/v1/traces",
+		Protocol: "http/protobuf", Compression: "none",
 		Headers: map[string]string{"api-key": "from env", "x-tenant": "acme"},
 		Timeout: 2500 * time.Millisecond,
 		TLS:     otlp.TLSConfig{CAFile: "/etc/ca.pem", CertFile: "/etc/c.pem", KeyFile: "/etc/k.pem", Insecure: true},
@@ -107,12 +174,12 @@ func TestConfig_ApplyEnv_FlagsWinLogsSpecificWins(t *testing.T) {
 	}
 
 	// What flags set stays; headers merge.
-	flags := otlp.Config{Endpoint: "https://flag:4318", Protocol: "grpc", Compression: "gzip", Timeout: time.Second,
-		Headers: map[string]string{"api-key": "from flag"}}
+	flags := otlp.Config{Endpoint: "https://flag:4318", TracesEndpoint: "https://set:4318/t", Protocol: "grpc",
+		Compression: "gzip", Timeout: time.Second, Headers: map[string]string{"api-key": "from flag"}}
 	if err := flags.ApplyEnv(env(vars)); err != nil {
 		t.Fatal(err)
 	}
-	if flags.Endpoint != "https://flag:4318" || flags.LogsEndpoint != "" || flags.Protocol != "grpc" ||
+	if flags.Endpoint != "https://flag:4318" || flags.LogsEndpoint != "" || flags.TracesEndpoint != "https://set:4318/t" || flags.Protocol != "grpc" ||
 		flags.Compression != "gzip" || flags.Timeout != time.Second ||
 		!reflect.DeepEqual(flags.Headers, map[string]string{"api-key": "from flag", "x-tenant": "acme"}) {
 		t.Errorf("flags lost to the environment: %#v", flags)

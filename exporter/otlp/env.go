@@ -24,10 +24,14 @@ import (
 //	OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY / …_CLIENT_KEY
 //	OTEL_EXPORTER_OTLP_LOGS_INSECURE / OTEL_EXPORTER_OTLP_INSECURE
 //
+// TracesEndpoint, when unset, is OTEL_EXPORTER_OTLP_TRACES_ENDPOINT. The
+// other settings serve the spans as they are, logs-specific variables
+// included: the two signals share one connection's settings.
+//
 // Headers merge: a header set by a flag keeps its value, the variables add
-// the others. An endpoint from the environment turns the OTLP sink on, as
-// it does for any OpenTelemetry SDK. A malformed value is an error naming
-// the variable.
+// the others. OTEL_EXPORTER_OTLP_(LOGS_)ENDPOINT turns the OTLP sink on,
+// as it does for any OpenTelemetry SDK; the traces one does not. A
+// malformed value is an error naming the variable.
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	get := func(suffix string) (string, string) {
 		for _, name := range []string{"OTEL_EXPORTER_OTLP_LOGS_" + suffix, "OTEL_EXPORTER_OTLP_" + suffix} {
@@ -43,6 +47,9 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		} else if v := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT")); v != "" {
 			c.Endpoint = v
 		}
+	}
+	if c.TracesEndpoint == "" {
+		c.TracesEndpoint = strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 	}
 	if _, v := get("PROTOCOL"); c.Protocol == "" && v != "" {
 		c.Protocol = v

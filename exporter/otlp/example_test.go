@@ -69,3 +69,23 @@ func Example() {
 	// scim.user.created INFO bjensen@example.com
 	// {"userName":"bjensen@example.com","password":"[REDACTED]"}
 }
+
+// The proxy's spans go to the receiver the logs go to, beside them.
+func ExampleConfig_TracesTarget() {
+	for _, c := range []otlp.Config{
+		{Endpoint: "http://127.0.0.1:4318"},
+		{Endpoint: "https://collector.internal/v1/logs"},
+		{Endpoint: "https://collector.internal", Protocol: otlp.ProtocolGRPC},
+		// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as it is.
+		{Endpoint: "http://127.0.0.1:4318", TracesEndpoint: "https://traces.example.com/ingest"},
+	} {
+		logs, _ := c.Target()
+		traces, _ := c.TracesTarget()
+		fmt.Println(logs, traces)
+	}
+	// Output:
+	// http://127.0.0.1:4318/v1/logs http://127.0.0.1:4318/v1/traces
+	// https://collector.internal:4318/v1/logs https://collector.internal:4318/v1/traces
+	// https://collector.internal:4317 https://collector.internal:4317
+	// http://127.0.0.1:4318/v1/logs https://traces.example.com:4318/ingest
+}

@@ -27,27 +27,39 @@ const maxResponseBytes = 64 << 10
 
 // httpSender sends over OTLP/HTTP with binary protobuf bodies.
 type httpSender struct {
-	url       string
-	client    *http.Client
-	transport *http.Transport
-	headers   http.Header
-	gzip      bool
-	now       func() time.Time
+	url     string
+	client  *http.Client
+	headers http.Header
+	gzip    bool
+	now     func() time.Time
+}
+
+// NewHTTPClient returns the HTTP client both signals send OTLP/HTTP with:
+// its own transport (tlsConf for https, nil for plain text), no proxy
+// taken from the environment, and redirects not followed. It sets no
+// timeout: the caller bounds each request. Call CloseIdleConnections when
+// done with it.
+func NewHTTPClient(tlsConf *tls.Config) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			// No proxy from the environment: the data goes to the
+			// receiver configured, and nowhere else.
+			Proxy:                 nil,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSClientConfig:       tlsConf,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConnsPerHost:   2,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+		// A redirect would carry the headers (often a credential) to
+		// another place; the endpoint is to be configured where it is.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 func newHTTPSender(u *url.URL, tlsConf *tls.Config, cfg Config, userAgent string) (*httpSender, error) {
-	tr := &http.Transport{
-		// No proxy from the environment: the records go to the receiver
-		// configured, and nowhere else.
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       tlsConf,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConnsPerHost:   2,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
 	h := http.Header{}
 	for k, v := range cfg.Headers {
 		h.Set(k, v)
@@ -55,15 +67,9 @@ func newHTTPSender(u *url.URL, tlsConf *tls.Config, cfg Config, userAgent string
 	h.Set("Content-Type", "application/x-protobuf")
 	h.Set("User-Agent", userAgent)
 	return &httpSender{
-		url: u.String(), transport: tr, headers: h,
+		url: u.String(), client: NewHTTPClient(tlsConf), headers: h,
 		gzip: cfg.compression() == CompressionGzip,
 		now:  time.Now,
-		client: &http.Client{
-			Transport: tr,
-			// A redirect would carry the headers (often a credential) to
-			// another place; the endpoint is to be configured where it is.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
 	}, nil
 }
 
@@ -192,6 +198,6 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 }
 
 func (s *httpSender) close() error {
-	s.transport.CloseIdleConnections()
+	s.client.CloseIdleConnections()
 	return nil
 }

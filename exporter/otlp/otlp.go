@@ -111,13 +111,13 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 			}
 		}
 	}
-	tlsConf, err := cfg.ClientTLS()
-	if err != nil {
-		return nil, fmt.Errorf("otlp: %w", err)
-	}
 	u, err := cfg.target()
 	if err != nil {
 		return nil, fmt.Errorf(`otlp: "otlp-endpoint": %w`, err)
+	}
+	tlsConf, err := cfg.ClientTLS(u)
+	if err != nil {
+		return nil, fmt.Errorf("otlp: %w", err)
 	}
 	ua := "scimtrail"
 	if opts.Resource.ServiceVersion != "" {
