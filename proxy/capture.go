@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scimtrail/scimtrail/schema"
 	"github.com/scimtrail/scimtrail/scim"
 )
 
@@ -28,6 +29,7 @@ func (p *Reverse) serveCaptured(w http.ResponseWriter, r *http.Request, idp stri
 	ex := &scim.Exchange{
 		Start:     p.now(),
 		IdPName:   idp,
+		Direction: schema.DirectionIngress,
 		Method:    r.Method,
 		Path:      r.URL.EscapedPath(), // as sent: decoded once, by whoever reads it
 		RawQuery:  r.URL.RawQuery,

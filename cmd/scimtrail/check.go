@@ -14,20 +14,26 @@ import (
 // those fail at start-up, with status 1.
 func runConfig(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "check" {
-		fmt.Fprint(stderr, "Usage: scimtrail config check --config FILE [proxy flags]\n")
+		fmt.Fprint(stderr, "Usage: scimtrail config check [--egress] --config FILE [flags]\n")
 		return 2
 	}
 	var c config
 	fs := proxyFlags(&c)
+	rest := args[1:]
+	if len(rest) > 0 && rest[0] == "--egress" {
+		// The configuration of "scimtrail forward".
+		c = config{}
+		fs, rest = forwardFlags(&c), rest[1:]
+	}
 	fs.Init("scimtrail config check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: scimtrail config check --config FILE [proxy flags]\n\n"+
-			"Validate the configuration \"scimtrail proxy\" would run with (the file, ${ENV} expanded,\n"+
-			"and any flags given), without starting. Exit 0 when valid; 2 with one line naming the\n"+
-			"bad key otherwise. Takes every flag of \"scimtrail proxy\".\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: scimtrail config check [--egress] --config FILE [flags]\n\n"+
+			"Validate the configuration \"scimtrail proxy\" (or, with --egress, \"scimtrail forward\")\n"+
+			"would run with (the file, ${ENV} expanded, and any flags given), without starting. Exit 0\n"+
+			"when valid; 2 with one line naming the bad key otherwise. Takes every flag of that command.\n\n")
 	}
-	if err := parseProxyConfig(args[1:], fs, &c); err != nil {
+	if err := parseProxyConfig(rest, fs, &c); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}

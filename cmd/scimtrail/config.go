@@ -24,7 +24,10 @@ import (
 // Defaults of the command's own settings; the packages' settings have their
 // defaults in their Config types.
 const (
-	defaultListen          = ":8080"
+	defaultListen = ":8080"
+	// defaultForwardListen is loopback: an egress proxy open to the network
+	// would let anyone reach the allowlisted APIs with its CA's blessing.
+	defaultForwardListen   = "127.0.0.1:3128"
 	defaultAdminListen     = "127.0.0.1:9464"
 	defaultShutdownTimeout = 30 * time.Second
 	adminOff               = "off"
@@ -33,8 +36,14 @@ const (
 // config is everything "scimtrail proxy" reads from flags and the YAML file.
 // The zero value of every field means its documented default.
 type config struct {
-	Proxy proxy.Config
-	Audit audit.Config
+	// Egress selects the forward proxy ("scimtrail forward"): Forward, CACert
+	// and CAKey apply, Proxy does not.
+	Egress  bool
+	Forward proxy.ForwardConfig
+	// CACert and CAKey are the egress mode's CA (scimtrail ca create).
+	CACert, CAKey string
+	Proxy         proxy.Config
+	Audit         audit.Config
 	// Spool.Dir defaults to <StateDir>/spool.
 	Spool spool.Config
 	// Kafka is the Kafka sink, on when Kafka.Brokers is set.
@@ -76,7 +85,12 @@ type config struct {
 	ConfigFile string
 }
 
-func (c config) listen() string      { return orString(c.Listen, defaultListen) }
+func (c config) listen() string {
+	if c.Egress {
+		return orString(c.Listen, defaultForwardListen)
+	}
+	return orString(c.Listen, defaultListen)
+}
 func (c config) adminListen() string { return orString(c.AdminListen, defaultAdminListen) }
 
 // logFile is where the file sink writes, "" for no file sink: stdout when
@@ -131,7 +145,18 @@ func orString(v, def string) string {
 
 // validate reports every problem, each naming its key in quotes.
 func (c config) validate() error {
-	errs := []error{c.Proxy.Validate(), c.spool().Validate()}
+	errs := []error{c.spool().Validate()}
+	if c.Egress {
+		errs = append(errs, c.Forward.Validate())
+		if c.CACert == "" || c.CAKey == "" {
+			errs = append(errs, errors.New(`requires "ca-cert" and "ca-key" (scimtrail ca create makes them)`))
+		}
+		if c.OTLPTraces {
+			errs = append(errs, errors.New(`"otlp-traces" is for the reverse proxy; the egress proxy passes traceparent through unchanged`))
+		}
+	} else {
+		errs = append(errs, c.Proxy.Validate())
+	}
 	if len(c.Kafka.Brokers) > 0 {
 		errs = append(errs, c.Kafka.Validate())
 	}
@@ -197,22 +222,13 @@ func (l listFlag) Set(v string) error {
 	return nil
 }
 
-// proxyFlags binds every setting of c to a flag. The flag names are the
-// YAML keys of the config file.
+// proxyFlags binds every setting of "scimtrail proxy" to a flag. The flag
+// names are the YAML keys of the config file.
 func proxyFlags(c *config) *flag.FlagSet {
 	fs := flag.NewFlagSet("scimtrail proxy", flag.ContinueOnError)
-	fs.StringVar(&c.ConfigFile, "config", "", "YAML `file` whose keys are these flags' names (${ENV} and ${ENV:-default} are expanded); flags win over it")
 	fs.StringVar(&c.Proxy.Upstream, "upstream", "", "the SCIM service, an http(s) `URL` (required); nothing is ever forwarded anywhere else")
 	fs.StringVar(&c.Listen, "listen", "", "proxy listen `address` (default \""+defaultListen+"\")")
-	fs.StringVar(&c.AdminListen, "admin-listen", "", "admin `address` for /healthz, /readyz, /metrics (default \""+defaultAdminListen+"\"; \"off\" disables)")
 	fs.Var(listFlag{items: &c.Proxy.IdPs}, "idp", "identify an IdP as `NAME=MATCHER`, repeatable; MATCHER: token-sha256:HEX | path-prefix:/p | user-agent:SUBSTR; first match wins, else \"unknown\"")
-	fs.StringVar(&c.LogFile, "log-file", "", "write records as JSON lines to `path`; \"-\" is stdout (default: stdout when no other sink is configured)")
-	fs.StringVar(&c.StateDir, "state-dir", "", "`directory` for the identity cache and the spool (default $STATE_DIRECTORY, else $XDG_STATE_HOME/scimtrail, else ~/.local/state/scimtrail)")
-	fs.StringVar(&c.Spool.Dir, "spool-dir", "", "`directory` of the on-disk spool every record passes through (default <state-dir>/spool)")
-	fs.StringVar(&c.Spool.Sync, "spool-sync", "", "when the spool fsyncs: \"interval\" (group commit every --spool-sync-interval; a kill -9 loses nothing, a power loss the last interval) or \"always\" (before the IdP gets its answer) (default interval)")
-	fs.DurationVar(&c.Spool.SyncInterval, "spool-sync-interval", 0, "group-commit `period` of --spool-sync interval (default 200ms)")
-	fs.Int64Var(&c.Spool.MaxBytes, "spool-max-bytes", 0, "most `bytes` of records the spool holds for sinks that are behind (default 1073741824)")
-	fs.StringVar(&c.Spool.FullPolicy, "spool-full-policy", "", "when the spool is full: \"drop-oldest\" (counted and logged) or \"block\" (answer 503 with Retry-After to changes; nothing is forwarded unlogged) (default drop-oldest)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve the proxy over TLS with this PEM certificate `file` (with --tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key `file` for --tls-cert")
 	fs.StringVar(&c.Proxy.UpstreamCAFile, "upstream-ca-file", "", "trust only the CAs in this PEM `file` for an https upstream (default: system roots)")
@@ -223,6 +239,43 @@ func proxyFlags(c *config) *flag.FlagSet {
 	fs.Var(listFlag{items: &c.Proxy.TrustedProxies, split: true}, "trusted-proxies", "`CIDRs` of proxies whose X-Forwarded-For is believed, comma-separated or repeated (default none)")
 	fs.DurationVar(&c.Proxy.ReadHeaderTimeout, "read-header-timeout", 0, "client request header read `timeout` (default 10s)")
 	fs.DurationVar(&c.Proxy.IdleTimeout, "idle-timeout", 0, "client keep-alive idle `timeout` (default 2m0s)")
+	commonFlags(fs, c)
+	return fs
+}
+
+// forwardFlags binds every setting of "scimtrail forward".
+func forwardFlags(c *config) *flag.FlagSet {
+	c.Egress = true
+	fs := flag.NewFlagSet("scimtrail forward", flag.ContinueOnError)
+	f := &c.Forward
+	fs.StringVar(&c.Listen, "listen", "", "proxy listen `address`; the SCIM client's HTTPS_PROXY (default \""+defaultForwardListen+"\")")
+	fs.Var(listFlag{items: &f.AllowHosts, split: true}, "allow-host", "intercept and forward to this `host[:port]` (port 443 when none; \"*.domain\" for its subdomains; host:80 for plain HTTP), repeatable; every other destination is refused (required)")
+	fs.Var(listFlag{items: &f.Clients}, "client", "identify a SCIM client as `NAME=MATCHER`, repeatable; MATCHER: token-sha256:HEX | path-prefix:/p | user-agent:SUBSTR; first match wins, else \"unknown\"")
+	fs.StringVar(&c.CACert, "ca-cert", "", "the CA certificate PEM `file` the clients trust (scimtrail ca create) (required)")
+	fs.StringVar(&c.CAKey, "ca-key", "", "the CA's private key PEM `file` (required)")
+	fs.StringVar(&f.UpstreamCAFile, "upstream-ca-file", "", "trust only the CAs in this PEM `file` for the destinations (default: system roots; never skipped)")
+	fs.DurationVar(&f.UpstreamTimeout, "upstream-timeout", 0, "wait at most this `duration` for a destination's response headers, then answer 504 (default 30s)")
+	fs.DurationVar(&f.DialTimeout, "dial-timeout", 0, "destination connect and TLS handshake `timeout` (default 5s)")
+	fs.IntVar(&f.MaxIdleConns, "max-idle-conns", 0, "idle keep-alive `connections` kept per destination (default 256)")
+	fs.Int64Var(&f.MaxBodyBytes, "max-body-bytes", 0, "capture at most this many `bytes` of each body; longer bodies pass untouched and the record says body_truncated (default 1048576)")
+	fs.DurationVar(&f.ReadHeaderTimeout, "read-header-timeout", 0, "client request header read `timeout` (default 10s)")
+	fs.DurationVar(&f.IdleTimeout, "idle-timeout", 0, "client keep-alive idle `timeout` (default 2m0s)")
+	commonFlags(fs, c)
+	return fs
+}
+
+// commonFlags binds what both modes share: the admin listener, the
+// records' way out (spool and sinks) and the program's own logs.
+func commonFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.ConfigFile, "config", "", "YAML `file` whose keys are these flags' names (${ENV} and ${ENV:-default} are expanded); flags win over it")
+	fs.StringVar(&c.AdminListen, "admin-listen", "", "admin `address` for /healthz, /readyz, /metrics (default \""+defaultAdminListen+"\"; \"off\" disables)")
+	fs.StringVar(&c.LogFile, "log-file", "", "write records as JSON lines to `path`; \"-\" is stdout (default: stdout when no other sink is configured)")
+	fs.StringVar(&c.StateDir, "state-dir", "", "`directory` for the identity cache and the spool (default $STATE_DIRECTORY, else $XDG_STATE_HOME/scimtrail, else ~/.local/state/scimtrail)")
+	fs.StringVar(&c.Spool.Dir, "spool-dir", "", "`directory` of the on-disk spool every record passes through (default <state-dir>/spool)")
+	fs.StringVar(&c.Spool.Sync, "spool-sync", "", "when the spool fsyncs: \"interval\" (group commit every --spool-sync-interval; a kill -9 loses nothing, a power loss the last interval) or \"always\" (before the IdP gets its answer) (default interval)")
+	fs.DurationVar(&c.Spool.SyncInterval, "spool-sync-interval", 0, "group-commit `period` of --spool-sync interval (default 200ms)")
+	fs.Int64Var(&c.Spool.MaxBytes, "spool-max-bytes", 0, "most `bytes` of records the spool holds for sinks that are behind (default 1073741824)")
+	fs.StringVar(&c.Spool.FullPolicy, "spool-full-policy", "", "when the spool is full: \"drop-oldest\" (counted and logged) or \"block\" (answer 503 with Retry-After to changes; nothing is forwarded unlogged) (default drop-oldest)")
 	kafkaFlags(fs, &c.Kafka)
 	otlpFlags(fs, &c.OTLP)
 	fs.BoolVar(&c.OTLPTraces, "otlp-traces", false, "also export the proxy's own spans (one per request, W3C traceparent propagated to the upstream) to the OTLP endpoint (default false)")
@@ -232,7 +285,6 @@ func proxyFlags(c *config) *flag.FlagSet {
 	fs.Var(listFlag{items: &c.Audit.Redact, split: true}, "redact", "extra attribute `names` whose values are redacted like password, comma-separated or repeated")
 	fs.StringVar(&c.LogLevel, "log-level", "", "the program's own log `level`: debug, info, warn, error (default info)")
 	fs.StringVar(&c.LogFormat, "log-format", "", "the program's own log `format` on stderr: text or json (default text)")
-	return fs
 }
 
 // kafkaFlags binds the Kafka sink's settings; their defaults are the

@@ -63,6 +63,9 @@ type e2eOptions struct {
 	serviceName    string
 	resourceAttrs  map[string]string
 	otlpTraces     bool
+	// stack, when set, supplies the egress mode's settings (Egress,
+	// Forward, CACert, CAKey); the rest is set here as for every test.
+	stack *config
 	// wrapUpstream wraps the SCIM service's handler (to see what reaches it).
 	wrapUpstream func(http.Handler) http.Handler
 }
@@ -99,6 +102,9 @@ func startE2E(t *testing.T, o e2eOptions) *e2e {
 	c.OTLP = o.otlp
 	c.ServiceName, c.ResourceAttributes = o.serviceName, o.resourceAttrs
 	c.OTLPTraces = o.otlpTraces
+	if o.stack != nil {
+		c.Egress, c.Forward, c.CACert, c.CAKey = o.stack.Egress, o.stack.Forward, o.stack.CACert, o.stack.CAKey
+	}
 	if o.noLogFile {
 		c.LogFile = ""
 	}

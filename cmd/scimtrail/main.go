@@ -29,11 +29,14 @@ answered).
 
 Usage:
   scimtrail proxy --upstream URL [flags]   run the sidecar proxy
+  scimtrail forward --allow-host HOST --ca-cert F --ca-key F [flags]
+                                           run the egress proxy (HTTPS_PROXY) for an in-house SCIM client
+  scimtrail ca create --out DIR            make the egress proxy's CA
   scimtrail config check --config FILE     validate a configuration without starting (exit 0, or 2 naming the bad key)
   scimtrail demo [flags]                   run a scripted Okta/Entra cycle against an in-process SCIM service
   scimtrail version                        print the version
 
-Run "scimtrail proxy --help" for the proxy's flags.
+Run "scimtrail proxy --help" or "scimtrail forward --help" for their flags.
 `
 
 // run is main without the process: it returns the exit code. Exit codes:
@@ -48,6 +51,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runProxy(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
+	case "forward":
+		return runForward(ctx, args[1:], stdout, stderr)
+	case "ca":
+		return runCA(args[1:], stdout, stderr)
 	case "config":
 		return runConfig(args[1:], stdout, stderr)
 	case "version", "--version", "-version":

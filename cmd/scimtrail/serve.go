@@ -31,30 +31,56 @@ import (
 	"github.com/scimtrail/scimtrail/exporter/spool"
 	"github.com/scimtrail/scimtrail/identity"
 	"github.com/scimtrail/scimtrail/proxy"
+	"github.com/scimtrail/scimtrail/proxy/ca"
 	"github.com/scimtrail/scimtrail/schema"
 	"github.com/scimtrail/scimtrail/telemetry"
 )
 
+// sinksHelp is the part of both modes' usage about where records go.
+const sinksHelp = "audit record per exchange, through the on-disk spool to the sinks: JSON lines to\n" +
+	"--log-file, Kafka with --kafka-brokers and/or OTLP logs with --otlp-endpoint\n" +
+	"(stdout when none is set). The OTEL_EXPORTER_OTLP_* variables fill unset --otlp-* flags.\n" +
+	"Every flag is also a key of the YAML file given with --config.\n\nFlags:\n"
+
 func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c config
 	fs := proxyFlags(&c)
+	return serveCommand(ctx, "proxy", "Usage: scimtrail proxy --upstream URL [flags]\n\n"+
+		"Forward every request to the SCIM service at --upstream, unchanged, and write one\n"+sinksHelp,
+		fs, &c, args, stdout, stderr)
+}
+
+func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c config
+	fs := forwardFlags(&c)
+	return serveCommand(ctx, "forward", "Usage: scimtrail forward --allow-host HOST --ca-cert F --ca-key F [flags]\n\n"+
+		"An HTTPS_PROXY for an in-house SCIM client: intercept TLS to the --allow-host\n"+
+		"destinations with certificates of the CA (scimtrail ca create), which the client\n"+
+		"trusts, forward each request to its destination unchanged (its certificate verified),\n"+
+		"refuse every other destination, and write one "+sinksHelp,
+		fs, &c, args, stdout, stderr)
+}
+
+// serveCommand parses a serving command's flags and runs it until ctx ends
+// or its listener fails.
+func serveCommand(ctx context.Context, name, usage string, fs *flag.FlagSet, c *config, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: scimtrail proxy --upstream URL [flags]\n\n"+
-			"Forward every request to the SCIM service at --upstream, unchanged, and write one\n"+
-			"audit record per exchange, through the on-disk spool to the sinks: JSON lines to\n"+
-			"--log-file, Kafka with --kafka-brokers and/or OTLP logs with --otlp-endpoint\n"+
-			"(stdout when none is set). The OTEL_EXPORTER_OTLP_* variables fill unset --otlp-* flags.\n"+
-			"Every flag is also a key of the YAML file given with --config.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
-	if err := parseProxyConfig(args, fs, &c); err != nil {
+	if err := parseProxyConfig(args, fs, c); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(stderr, "scimtrail proxy: invalid configuration: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "scimtrail %s: invalid configuration: %s\n", name, oneLine(err))
 		return 2
 	}
+	return runStack(ctx, *c, stdout, stderr)
+}
+
+// runStack runs the configured stack until ctx ends or a listener fails.
+func runStack(ctx context.Context, c config, stdout, stderr io.Writer) int {
 	logger := newLogger(stderr, c.LogLevel, c.LogFormat)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -63,7 +89,12 @@ func runProxy(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		logger.Error("scimtrail: start", "error", err)
 		return 1
 	}
-	logger.Info("scimtrail: proxying", "listen", st.proxyAddr, "admin", st.adminAddr, "upstream", upstreamForLog(c.Proxy.Upstream), "records", c.logFile(), "state_dir", c.stateDir(), "version", buildVersion())
+	where := []any{"upstream", upstreamForLog(c.Proxy.Upstream)}
+	if c.Egress {
+		where = []any{"mode", "egress", "allow_hosts", c.Forward.AllowHosts}
+	}
+	logger.Info("scimtrail: proxying", append([]any{"listen", st.proxyAddr, "admin", st.adminAddr}, append(where,
+		"records", c.logFile(), "state_dir", c.stateDir(), "version", buildVersion())...)...)
 	code := 0
 	select {
 	case <-ctx.Done():
@@ -109,7 +140,7 @@ type stack struct {
 	proxyAddr, adminAddr string
 	server               *http.Server
 	admin                *http.Server
-	reverse              *proxy.Reverse
+	transport            *http.Transport // to the upstream or the destinations
 	spool                *spool.Spool
 	sinks                []io.Closer // closed after the spool stops using them
 	cache                *identity.Store
@@ -167,7 +198,8 @@ func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Regi
 		return nil, err
 	}
 	pipeline := audit.New(c.Audit, st.cache, st.spool, audit.Options{Logger: logger, Registerer: reg, IdPs: idps.Names()})
-	if st.reverse, err = proxy.NewReverse(c.Proxy, pipeline, logger, st.proxyOptions(c)...); err != nil {
+	handler, err := st.newHandler(c, pipeline, logger)
+	if err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", c.listen())
@@ -175,7 +207,10 @@ func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Regi
 		return nil, fmt.Errorf("listen %s: %w", c.listen(), err)
 	}
 	st.proxyAddr = ln.Addr().String()
-	st.server = proxy.NewServer(c.Proxy, st.reverse, logger)
+	st.server = proxy.NewServer(c.Proxy, handler, logger)
+	if c.Egress {
+		st.server = proxy.NewForwardServer(c.Forward, handler, logger)
+	}
 	if c.TLSCert != "" {
 		// Loaded here, not in ServeTLS, so a bad pair fails start-up
 		// instead of leaving a listener that never answers.
@@ -262,6 +297,29 @@ func (st *stack) openSinks(c config, stdout io.Writer, logger *slog.Logger, reg 
 	return out, nil
 }
 
+// newHandler builds the proxy of the mode: the reverse proxy in front of
+// the upstream, or the egress proxy with its CA.
+func (st *stack) newHandler(c config, rec proxy.Recorder, logger *slog.Logger) (http.Handler, error) {
+	if !c.Egress {
+		rp, err := proxy.NewReverse(c.Proxy, rec, logger, st.proxyOptions(c)...)
+		if err != nil {
+			return nil, err
+		}
+		st.transport = rp.Transport()
+		return rp, nil
+	}
+	authority, err := ca.Load(c.CACert, c.CAKey)
+	if err != nil {
+		return nil, err
+	}
+	fp, err := proxy.NewForward(c.Forward, authority, rec, logger, st.proxyOptions(c)...)
+	if err != nil {
+		return nil, err
+	}
+	st.transport = fp.Transport()
+	return fp, nil
+}
+
 // proxyOptions turns the spool's policies into the proxy's behaviour. Each
 // answer is held until its record is in the spool (handed to the OS, and
 // fsynced under --spool-sync always), so a kill -9 cannot lose the record
@@ -304,7 +362,7 @@ func (st *stack) shutdown(timeout time.Duration) error {
 		return nil
 	}
 	errs := []error{phase("proxy listener", st.server.Shutdown)}
-	st.reverse.Transport().CloseIdleConnections()
+	st.transport.CloseIdleConnections()
 	if st.tracer != nil {
 		// Every span has ended with its request: send them, then stop.
 		st.tracerClosed = true
