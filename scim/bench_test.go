@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimtrail/scimtrail/internal/scimtest"
 	"github.com/scimtrail/scimtrail/scim"
 )
 
@@ -20,7 +21,7 @@ func patchExchange() *scim.Exchange {
 	resp := `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"6764549bef60420686bc","externalId":"6c75de36-30fa-4d2d-a196-6bdcdb6b6539",` +
 		`"userName":"Test_User@testuser.com","name":{"familyName":"updatedFamilyName","givenName":"updatedGivenName"},"active":false,` +
 		`"emails":[{"value":"updatedEmail@microsoft.com","type":"work","primary":true}]}`
-	return &scim.Exchange{Start: goldenStart, Duration: time.Millisecond, IdPName: "entra", Method: "PATCH",
+	return &scim.Exchange{Start: scimtest.GoldenStart, Duration: time.Millisecond, IdPName: "entra", Method: "PATCH",
 		Path: "/scim/v2/Users/6764549bef60420686bc", StatusCode: 200, RequestBody: []byte(req), ResponseBody: []byte(resp)}
 }
 
@@ -42,7 +43,7 @@ func BenchmarkDeriveAndEncode_PatchExchange(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		res := d.Derive(scim.Input{Exchange: ex, Prior: prior})
-		res.Record.ID = goldenID
+		res.Record.ID = scimtest.GoldenID
 		if _, err := json.Marshal(res.Record); err != nil {
 			b.Fatal(err)
 		}

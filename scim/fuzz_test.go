@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/scimtrail/scimtrail/internal/scimtest"
 	"github.com/scimtrail/scimtrail/schema"
 	"github.com/scimtrail/scimtrail/scim"
 )
@@ -20,11 +21,11 @@ func FuzzDerive(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		var c goldenCase
+		var c scimtest.GoldenCase
 		if err := json.Unmarshal(raw, &c); err != nil {
 			f.Fatal(err)
 		}
-		ex := c.Exchange.exchange()
+		ex := c.Exchange.ToExchange()
 		f.Add(ex.Method, ex.Path, ex.RawQuery, ex.RequestBody, ex.StatusCode, ex.ResponseBody)
 	}
 	f.Add("PATCH", "/Users/\xff", "filter=((", []byte("{\"Operations\":[{\"op\":\"\xffadd\"}]}"), 204, []byte(nil))
@@ -37,12 +38,12 @@ func FuzzDerive(f *testing.F) {
 		if status < 100 || status > 999 || method == "" {
 			t.Skip()
 		}
-		ex := &scim.Exchange{Start: goldenStart, IdPName: "okta", Method: method, Path: path, RawQuery: query,
+		ex := &scim.Exchange{Start: scimtest.GoldenStart, IdPName: "okta", Method: method, Path: path, RawQuery: query,
 			RequestBody: req, StatusCode: status, ResponseBody: resp}
 		prior := &scim.Identity{Type: schema.ResourceGroup, ID: "g", Members: []string{"a"}, MembersKnown: true}
 		for _, in := range []scim.Input{{Exchange: ex}, {Exchange: ex, Prior: prior, After: resp}} {
 			res := d.Derive(in)
-			res.Record.ID = goldenID
+			res.Record.ID = scimtest.GoldenID
 			b, err := json.Marshal(res.Record)
 			if err != nil {
 				t.Fatalf("marshal: %v", err)
