@@ -1,5 +1,6 @@
 // Package proxy is the HTTP side of scimtrail: the reverse (sidecar) mode
-// built on httputil.ReverseProxy, the capture of each request and its answer
+// built on httputil.ReverseProxy, the egress (forward) mode built on goproxy,
+// the capture of each request and its answer
 // into a scim.Exchange handed to a Recorder, the identification of the
 // identity provider (IdP) that sent a request, and the safety rules that keep
 // a sidecar from becoming an open proxy.
@@ -25,6 +26,22 @@
 //     504 on timeout); internal error text never reaches the client.
 //   - No proxy from the environment (HTTP_PROXY…) is used, and an https
 //     upstream is always verified.
+//
+// The egress proxy (Forward) is an HTTPS_PROXY for an in-house SCIM client:
+//
+//   - A CONNECT to an allowlisted host:port is intercepted with a leaf
+//     certificate from the configured CA (never goproxy's built-in one);
+//     any other CONNECT is answered 403 and no connection is made. There
+//     is no plain tunnel.
+//   - Inside a tunnel, a request naming another host (Host header or
+//     absolute form) is answered 403; plain HTTP goes only to a host
+//     allowlisted on port 80. The transport's dialer refuses every
+//     address not allowlisted, and verifies every destination's
+//     certificate (system roots or a configured CA); goproxy's default
+//     transport, which skips verification, is replaced.
+//   - The same method and upgrade rules as the reverse proxy apply, and
+//     the same Recorder receives the exchange (Direction egress,
+//     Destination the host), held until recorded.
 //
 // # Capture
 //

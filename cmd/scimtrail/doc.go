@@ -2,8 +2,9 @@
 // proxy in front of a SCIM 2.0 service that forwards every request unchanged
 // and writes one audit record per exchange.
 //
-// Subcommands: proxy (the sidecar), demo (an in-process SCIM service, the
-// proxy and a scripted Okta and Entra ID provisioning cycle, no external
-// services), version. Run "scimtrail proxy --help" for the flags; every flag
+// Subcommands: proxy (the sidecar), forward (the egress proxy for an
+// in-house SCIM client, HTTPS_PROXY), ca create (the egress proxy's CA),
+// config check, demo (an in-process SCIM service, the proxy and a scripted
+// Okta and Entra ID provisioning cycle, no external services), version. Run "scimtrail proxy --help" for the flags; every flag
 // is also a key of the YAML file given with --config.
 package main
