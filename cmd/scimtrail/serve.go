@@ -57,7 +57,7 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		"An HTTPS_PROXY for an in-house SCIM client: intercept TLS to the --allow-host\n"+
 		"destinations with certificates of the CA (scimtrail ca create), which the client\n"+
 		"trusts, forward each request to its destination unchanged (its certificate verified),\n"+
-		"refuse every other destination, and write one "+sinksHelp,
+		"refuse every other destination, and write one\n"+sinksHelp,
 		fs, &c, args, stdout, stderr)
 }
 
