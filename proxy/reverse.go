@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/scimtrail/scimtrail/internal/tlsfile"
 )
 
 // StatusClientClosedRequest is the status recorded in an Exchange when the
@@ -404,19 +405,9 @@ func upstreamPort(u *url.URL) string {
 	return "80"
 }
 
-// loadCAPool reads a PEM bundle into a pool of its own, so that only these
-// CAs are trusted.
-func loadCAPool(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf(`"upstream-ca-file": %w`, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf(`"upstream-ca-file": %q: no PEM certificates found`, path)
-	}
-	return pool, nil
-}
+// loadCAPool reads the upstream-ca-file bundle into a pool of its own, so
+// that only these CAs are trusted.
+func loadCAPool(path string) (*x509.CertPool, error) { return tlsfile.CAPool("upstream-ca-file", path) }
 
 // rateLimitedLog writes at most one warning a second: a failing disk would
 // otherwise log every request.

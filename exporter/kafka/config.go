@@ -2,13 +2,11 @@ package kafka
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +15,8 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/scimtrail/scimtrail/internal/tlsfile"
 )
 
 // Encodings of Config.Encoding.
@@ -376,28 +376,14 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 	if !c.TLS.Enabled {
 		return nil, nil
 	}
-	tc := &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		ServerName: c.TLS.ServerName,
+	tc, err := tlsfile.Client(tlsfile.Files{
+		CAFile: c.TLS.CAFile, CAKey: "kafka-tls-ca",
+		CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, PairKeys: `"kafka-tls-cert", "kafka-tls-key"`,
+	})
+	if err != nil {
+		return nil, err
 	}
-	if c.TLS.CAFile != "" {
-		pem, err := os.ReadFile(c.TLS.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf(`"kafka-tls-ca": %w`, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf(`"kafka-tls-ca": %s holds no PEM certificate`, c.TLS.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if c.TLS.CertFile != "" {
-		pair, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf(`"kafka-tls-cert", "kafka-tls-key": %w`, err)
-		}
-		tc.Certificates = []tls.Certificate{pair}
-	}
+	tc.ServerName = c.TLS.ServerName
 	return tc, nil
 }
 

@@ -2,7 +2,6 @@ package otlp
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,11 +9,12 @@ import (
 	"maps"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/scimtrail/scimtrail/internal/tlsfile"
 )
 
 // Protocols of Config.Protocol.
@@ -413,26 +413,10 @@ func (c Config) ClientTLS(target *url.URL) (*tls.Config, error) {
 	if target.Scheme != "https" {
 		return nil, nil
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.TLS.CAFile != "" {
-		pem, err := os.ReadFile(c.TLS.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf(`"otlp-ca-file": %w`, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf(`"otlp-ca-file": %s holds no PEM certificate`, c.TLS.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if c.TLS.CertFile != "" {
-		pair, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf(`"otlp-cert-file", "otlp-key-file": %w`, err)
-		}
-		tc.Certificates = []tls.Certificate{pair}
-	}
-	return tc, nil
+	return tlsfile.Client(tlsfile.Files{
+		CAFile: c.TLS.CAFile, CAKey: "otlp-ca-file",
+		CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, PairKeys: `"otlp-cert-file", "otlp-key-file"`,
+	})
 }
 
 // Target is the parsed endpoint: scheme, host:port and, for http/protobuf,
