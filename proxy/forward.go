@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/elazarl/goproxy"
@@ -50,6 +52,12 @@ type Forward struct {
 	logger    *slog.Logger
 	opts      options
 	tracing   tracing
+	// firstRead and idle bound the waits on a tunnel's client connection,
+	// which the listener's timeouts no longer cover once it is hijacked.
+	firstRead, idle time.Duration
+	// closing is set when the listener shuts down: the tunnels, which
+	// its Shutdown does not see, take no more requests.
+	closing atomic.Bool
 
 	warnUnrecorded rateLimitedLog
 }
@@ -85,7 +93,8 @@ func NewForward(cfg ForwardConfig, certs CertMinter, rec Recorder, logger *slog.
 	f := &Forward{
 		allow: allow, certs: certs, transport: tr, rec: rec, clients: clients,
 		maxBody: cfg.maxBodyBytes(), now: o.now, logger: logger, opts: o,
-		tracing: newTracing(nil, "", 0),
+		tracing:   newTracing(nil, "", 0),
+		firstRead: cfg.listener().readHeaderTimeout(), idle: cfg.listener().idleTimeout(),
 	}
 	gp := goproxy.NewProxyHttpServer()
 	// goproxy's defaults skip TLS verification and follow HTTP(S)_PROXY;
@@ -95,7 +104,7 @@ func NewForward(cfg ForwardConfig, certs CertMinter, rec Recorder, logger *slog.
 		return nil, fmt.Errorf("refusing a plain tunnel to %s", addr)
 	}
 	gp.ConnectDialWithReq = nil
-	gp.Logger = slog.NewLogLogger(logger.Handler(), slog.LevelDebug)
+	gp.Logger = goproxyLog{logger}
 	gp.Verbose = false
 	// The destination gets the request as the client sent it.
 	gp.KeepAcceptEncoding = true
@@ -109,9 +118,17 @@ func NewForward(cfg ForwardConfig, certs CertMinter, rec Recorder, logger *slog.
 	return f, nil
 }
 
-// NewForwardServer is NewServer for the forward proxy's listener.
+// NewForwardServer is NewServer for the forward proxy's listener. When h
+// is the *Forward, the server's Shutdown also ends its tunnels: they are
+// hijacked connections, which Shutdown neither waits for nor closes, so
+// from then on a request in a tunnel is answered 503 (Connection: close)
+// instead of being forwarded while the records' way out shuts down.
 func NewForwardServer(cfg ForwardConfig, h http.Handler, logger *slog.Logger) *http.Server {
-	return NewServer(cfg.listener(), h, logger)
+	srv := NewServer(cfg.listener(), h, logger)
+	if f, ok := h.(*Forward); ok {
+		srv.RegisterOnShutdown(func() { f.closing.Store(true) })
+	}
+	return srv
 }
 
 // Transport returns the transport to the destinations. Use it to close idle
@@ -119,7 +136,59 @@ func NewForwardServer(cfg ForwardConfig, h http.Handler, logger *slog.Logger) *h
 func (f *Forward) Transport() *http.Transport { return f.transport }
 
 // ServeHTTP serves the proxy protocol: CONNECT and absolute-form requests.
-func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.gp.ServeHTTP(w, r) }
+func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if hj, ok := w.(http.Hijacker); ok && r.Method == http.MethodConnect {
+		w = &tunnelWriter{ResponseWriter: w, hj: hj, firstRead: f.firstRead, idle: f.idle}
+	}
+	f.gp.ServeHTTP(w, r)
+}
+
+// tunnelWriter hands goproxy a CONNECT's connection with waits bounded:
+// once hijacked, the connection is outside the listener's timeouts, and
+// goproxy sets none, so a client that went silent (before its TLS
+// handshake, or between requests) or stopped reading would hold a
+// goroutine and a socket for ever.
+type tunnelWriter struct {
+	http.ResponseWriter
+	hj              http.Hijacker
+	firstRead, idle time.Duration
+}
+
+func (w *tunnelWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := w.hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	return &tunnelConn{Conn: c, wait: w.firstRead, idle: w.idle}, rw, nil
+}
+
+// tunnelConn bounds each read and write: the first read (the TLS
+// handshake's start) waits the header timeout, every later one and every
+// write the idle timeout. It is used by one reader and one writer at a
+// time, as a net.Conn is.
+type tunnelConn struct {
+	net.Conn
+	wait, idle time.Duration
+	mu         sync.Mutex
+}
+
+func (c *tunnelConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	wait := c.wait
+	c.wait = c.idle
+	c.mu.Unlock()
+	if err := c.Conn.SetReadDeadline(time.Now().Add(wait)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *tunnelConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.idle)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
 
 // handleConnect intercepts a CONNECT to an allowlisted destination with a
 // certificate from the CA, and refuses any other with 403: no tunnel is
@@ -154,6 +223,12 @@ func (f *Forward) tlsConfig(host string, _ *goproxy.ProxyCtx) (*tls.Config, erro
 func (f *Forward) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
 	target, ok := requestTarget(r)
 	if t, inTunnel := ctx.UserData.(*tunnel); inTunnel {
+		if f.closing.Load() {
+			resp := refusal(r, http.StatusServiceUnavailable, "the proxy is shutting down; retry")
+			resp.Header.Set("Connection", "close")
+			resp.Close = true
+			return r, resp
+		}
 		// goproxy takes a tunnelled request's host from its Host header or
 		// an absolute-form target: it must be the CONNECT's destination,
 		// or a client allowed one host could reach any other.
@@ -161,6 +236,15 @@ func (f *Forward) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.R
 			f.logger.Warn("proxy: refused a request inside a tunnel to another host",
 				"tunnel", t.target, "request_host", r.URL.Host, "remote", r.RemoteAddr)
 			return r, refusal(r, http.StatusForbidden, "request host differs from the tunnel's destination")
+		}
+		// goproxy forwards what a client says in clear text inside a tunnel
+		// as http:// to the tunnel's port: the credential would cross the
+		// network in clear text to a TLS destination. As outside a tunnel,
+		// only a host:80 entry allows that.
+		if r.URL.Scheme != "https" && !strings.HasSuffix(target, ":80") {
+			f.logger.Warn("proxy: refused a clear-text request inside a tunnel to a TLS destination",
+				"tunnel", t.target, "remote", r.RemoteAddr)
+			return r, refusal(r, http.StatusForbidden, "this destination is reached over TLS only")
 		}
 	} else {
 		// Plain HTTP (no CONNECT) only to a destination allowed on port
@@ -204,6 +288,52 @@ func requestTarget(r *http.Request) (string, bool) {
 		}
 	}
 	return net.JoinHostPort(strings.ToLower(host), port), true
+}
+
+// goproxyLog passes goproxy's own messages (it writes its warnings even
+// when not verbose) to the debug log, without what a client sent: the
+// request parser's errors quote the line they could not parse, which may
+// be an Authorization header, and a URL may carry a query. An error's text
+// is kept only for network, TLS and end-of-stream errors; a string only
+// when it looks like a host.
+type goproxyLog struct{ logger *slog.Logger }
+
+func (l goproxyLog) Printf(format string, args ...any) {
+	if !l.logger.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	safe := make([]any, len(args))
+	for i, a := range args {
+		safe[i] = withheld
+		switch v := a.(type) {
+		case int, int64:
+			safe[i] = v
+		case string:
+			if !strings.ContainsAny(v, "/?#@ \t\r\n\"'%\\") {
+				safe[i] = v
+			}
+		case error:
+			if safeError(v) {
+				safe[i] = v
+			}
+		}
+	}
+	l.logger.Debug("proxy: goproxy: " + strings.TrimSpace(fmt.Sprintf(format, safe...)))
+}
+
+// withheld stands in the log for an argument that may hold client data.
+const withheld = "(withheld)"
+
+func safeError(err error) bool {
+	var ne net.Error
+	var alert tls.AlertError
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var certInvalid x509.CertificateInvalidError
+	var record tls.RecordHeaderError // its text is its message only
+	return err == io.EOF || err == io.ErrUnexpectedEOF || errors.Is(err, net.ErrClosed) ||
+		errors.As(err, &ne) || errors.As(err, &alert) || errors.As(err, &record) ||
+		errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &certInvalid)
 }
 
 // refusal is the proxy's own answer to a request it does not forward.

@@ -38,7 +38,10 @@ type ForwardConfig struct {
 	// Default 1 MiB.
 	MaxBodyBytes int64 `yaml:"max-body-bytes"`
 	// ReadHeaderTimeout and IdleTimeout are the client side's timeouts, as
-	// in Config. Defaults 10s and 120s.
+	// in Config. Defaults 10s and 120s. In a tunnel (which the listener's
+	// timeouts no longer cover), the first read of the client's TLS
+	// handshake waits at most ReadHeaderTimeout, and every later read or
+	// write at most IdleTimeout.
 	ReadHeaderTimeout time.Duration `yaml:"read-header-timeout"`
 	IdleTimeout       time.Duration `yaml:"idle-timeout"`
 }

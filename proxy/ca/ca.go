@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,11 @@ const (
 // leafRenewBefore is how long before its expiry a cached leaf is replaced.
 const leafRenewBefore = time.Hour
 
+// maxCachedLeaves bounds the leaf cache: a "*.domain" allow-host lets a
+// client name any number of hosts. Past it, an arbitrary leaf is dropped
+// (and minted again if its host comes back).
+const maxCachedLeaves = 4096
+
 // backdate covers clocks a little behind ours.
 const backdate = 5 * time.Minute
 
@@ -50,7 +56,11 @@ type CreateOptions struct {
 	// PermittedHosts, when set, become X.509 name constraints: the CA can
 	// only vouch for these DNS names (and their subdomains) and IP
 	// addresses, so a stolen key cannot impersonate any other site to the
-	// clients that trust it. Ports are ignored.
+	// clients that trust it. They are written as --allow-host writes them:
+	// "*.vendor.example" permits the subdomains of vendor.example only.
+	// Ports are ignored. A kind of name none of them is (DNS names, IP
+	// addresses) is excluded altogether. An entry that is not a host is an
+	// error.
 	PermittedHosts []string
 	// Now and Rand default to time.Now and crypto/rand.
 	Now  func() time.Time
@@ -96,20 +106,8 @@ func Create(opts CreateOptions) (certPEM, keyPEM []byte, err error) {
 		MaxPathLenZero:        true,
 		// SubjectKeyId: filled in by CreateCertificate for a CA.
 	}
-	for _, h := range opts.PermittedHosts {
-		host := hostOnly(h)
-		if ip := net.ParseIP(host); ip != nil {
-			bits := 8 * len(ip.To16())
-			if ip4 := ip.To4(); ip4 != nil {
-				ip, bits = ip4, 32
-			}
-			tmpl.PermittedIPRanges = append(tmpl.PermittedIPRanges, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
-		} else if host != "" {
-			tmpl.PermittedDNSDomains = append(tmpl.PermittedDNSDomains, host)
-		}
-	}
-	if len(tmpl.PermittedDNSDomains)+len(tmpl.PermittedIPRanges) > 0 {
-		tmpl.PermittedDNSDomainsCritical = true
+	if err := constrain(tmpl, opts.PermittedHosts); err != nil {
+		return nil, nil, err
 	}
 	der, err := x509.CreateCertificate(rnd, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -121,6 +119,95 @@ func Create(opts CreateOptions) (certPEM, keyPEM []byte, err error) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), nil
+}
+
+// noDNSName is the only DNS subtree permitted to a CA limited to IP
+// addresses: the reserved top-level domain "invalid" (RFC 6761), which no
+// real name is under.
+const noDNSName = "invalid"
+
+// constrain sets tmpl's name constraints from the permitted hosts. Without
+// a constraint of a kind, X.509 leaves that kind unconstrained (RFC 5280
+// 4.2.1.10), so the kind no host is of is excluded: every IP address for a
+// CA of DNS names, every DNS name (but under "invalid") for a CA of
+// addresses.
+func constrain(tmpl *x509.Certificate, hosts []string) error {
+	for _, h := range hosts {
+		host, err := permittedHost(h)
+		if err != nil {
+			return err
+		}
+		if ip := net.ParseIP(host); ip != nil {
+			bits := 8 * net.IPv6len
+			if ip4 := ip.To4(); ip4 != nil {
+				ip, bits = ip4, 8*net.IPv4len
+			}
+			tmpl.PermittedIPRanges = append(tmpl.PermittedIPRanges, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		tmpl.PermittedDNSDomains = append(tmpl.PermittedDNSDomains, host)
+	}
+	switch {
+	case len(hosts) == 0:
+		return nil
+	case len(tmpl.PermittedIPRanges) == 0:
+		tmpl.ExcludedIPRanges = []*net.IPNet{
+			{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 8*net.IPv4len)},
+			{IP: net.IPv6zero, Mask: net.CIDRMask(0, 8*net.IPv6len)},
+		}
+	case len(tmpl.PermittedDNSDomains) == 0:
+		tmpl.PermittedDNSDomains = []string{noDNSName}
+	}
+	tmpl.PermittedDNSDomainsCritical = true
+	return nil
+}
+
+// permittedHost is one PermittedHosts entry as a constraint: an IP
+// address, a DNS name (lower case, no trailing dot), or ".domain" for
+// "*.domain" (its subdomains only).
+func permittedHost(spec string) (string, error) {
+	bad := fmt.Errorf(`ca: permit %q: want a host name, "*." and a domain, or an IP address`, spec)
+	trimmed := strings.TrimSpace(spec)
+	if strings.ContainsAny(trimmed, "/@?# ") {
+		return "", bad
+	}
+	if _, port, err := net.SplitHostPort(trimmed); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return "", bad
+		}
+	}
+	host := strings.ToLower(hostOnly(trimmed))
+	if ip := net.ParseIP(host); ip != nil {
+		return host, nil
+	}
+	name, wildcard := strings.CutPrefix(host, "*.")
+	name = strings.TrimSuffix(name, ".")
+	if !validDNSName(name) {
+		return "", bad
+	}
+	if wildcard {
+		return "." + name, nil
+	}
+	return name, nil
+}
+
+// validDNSName reports whether name is dot-separated labels of letters,
+// digits and hyphens (the xn-- form for other scripts).
+func validDNSName(name string) bool {
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // WriteFiles writes the CA into dir as ca.crt (0644) and ca.key (0600),
@@ -215,9 +302,10 @@ func New(pair tls.Certificate, now func() time.Time) (*Authority, error) {
 
 // Certificate returns a leaf certificate for host (a DNS name or an IP
 // address; a port is ignored), valid for DefaultLeafValidity but never
-// past the CA's own expiry, with the CA certificate as its chain.
+// past the CA's own expiry, with the CA certificate as its chain. A
+// trailing dot names the same host. At most maxCachedLeaves leaves are kept.
 func (a *Authority) Certificate(host string) (*tls.Certificate, error) {
-	host = strings.ToLower(hostOnly(host))
+	host = strings.TrimSuffix(strings.ToLower(hostOnly(host)), ".")
 	if host == "" {
 		return nil, errors.New("ca: no host name")
 	}
@@ -230,6 +318,12 @@ func (a *Authority) Certificate(host string) (*tls.Certificate, error) {
 	c, err := a.mint(host, now)
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := a.cache[host]; !ok && len(a.cache) >= maxCachedLeaves {
+		for h := range a.cache { // map order: an arbitrary one
+			delete(a.cache, h)
+			break
+		}
 	}
 	a.cache[host] = c
 	return c, nil
