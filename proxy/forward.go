@@ -58,12 +58,30 @@ type Forward struct {
 	// closing is set when the listener shuts down: the tunnels, which
 	// its Shutdown does not see, take no more requests.
 	closing atomic.Bool
+	// pending links a CONNECT being handled to its connection's bounds.
+	pending sync.Map // *http.Request → *tunnelWriter
+	// inflight counts requests forwarded and not yet recorded; Shutdown
+	// waits for them.
+	mu       sync.Mutex
+	inflight int
+	drained  chan struct{}
 
 	warnUnrecorded rateLimitedLog
 }
 
 // tunnel is what a CONNECT decided, carried to the requests inside it.
-type tunnel struct{ target string }
+type tunnel struct {
+	target string
+	w      *tunnelWriter // nil when the connection could not be bounded
+}
+
+// conn is the tunnel's client connection once hijacked, else nil.
+func (t *tunnel) conn() *tunnelConn {
+	if t.w == nil {
+		return nil
+	}
+	return t.w.conn
+}
 
 // NewForward builds the egress proxy for cfg, which it validates. certs
 // mints the certificates presented to clients; rec receives every
@@ -118,6 +136,55 @@ func NewForward(cfg ForwardConfig, certs CertMinter, rec Recorder, logger *slog.
 	return f, nil
 }
 
+// begin counts a request in flight; false once Shutdown has begun.
+func (f *Forward) begin() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.drained != nil || f.closing.Load() {
+		return false
+	}
+	f.inflight++
+	return true
+}
+
+// end marks a request begun as recorded.
+func (f *Forward) end() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inflight--
+	if f.inflight == 0 && f.drained != nil {
+		select {
+		case <-f.drained:
+		default:
+			close(f.drained)
+		}
+	}
+}
+
+// Shutdown stops taking requests in tunnels (they are answered 503 with
+// Connection: close) and waits until every request in flight has been
+// recorded, or ctx ends. Call it after the listener's Shutdown, before the
+// records' way out is shut: the listener's Shutdown does not see the
+// tunnels, which are hijacked connections.
+func (f *Forward) Shutdown(ctx context.Context) error {
+	f.closing.Store(true)
+	f.mu.Lock()
+	if f.drained == nil {
+		f.drained = make(chan struct{})
+		if f.inflight == 0 {
+			close(f.drained)
+		}
+	}
+	done := f.drained
+	f.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("proxy: egress requests still in flight: %w", ctx.Err())
+	}
+}
+
 // NewForwardServer is NewServer for the forward proxy's listener. When h
 // is the *Forward, the server's Shutdown also ends its tunnels: they are
 // hijacked connections, which Shutdown neither waits for nor closes, so
@@ -138,7 +205,10 @@ func (f *Forward) Transport() *http.Transport { return f.transport }
 // ServeHTTP serves the proxy protocol: CONNECT and absolute-form requests.
 func (f *Forward) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if hj, ok := w.(http.Hijacker); ok && r.Method == http.MethodConnect {
-		w = &tunnelWriter{ResponseWriter: w, hj: hj, firstRead: f.firstRead, idle: f.idle}
+		tw := &tunnelWriter{ResponseWriter: w, hj: hj, firstRead: f.firstRead, idle: f.idle}
+		f.pending.Store(r, tw)
+		defer f.pending.Delete(r)
+		w = tw
 	}
 	f.gp.ServeHTTP(w, r)
 }
@@ -152,6 +222,7 @@ type tunnelWriter struct {
 	http.ResponseWriter
 	hj              http.Hijacker
 	firstRead, idle time.Duration
+	conn            *tunnelConn // set by Hijack
 }
 
 func (w *tunnelWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -159,28 +230,103 @@ func (w *tunnelWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &tunnelConn{Conn: c, wait: w.firstRead, idle: w.idle}, rw, nil
+	w.conn = &tunnelConn{Conn: c, wait: w.firstRead, idle: w.idle, headerTimeout: w.firstRead, inHeaders: true}
+	return w.conn, rw, nil
 }
 
-// tunnelConn bounds each read and write: the first read (the TLS
-// handshake's start) waits the header timeout, every later one and every
-// write the idle timeout. It is used by one reader and one writer at a
-// time, as a net.Conn is.
+// tunnelHeaderSlack is what a tunnel may read beyond MaxHeaderBytes while
+// it waits for a request's headers: the TLS handshake, record framing and
+// the parser's read-ahead.
+const tunnelHeaderSlack = 32 << 10
+
+// tunnelConn bounds a tunnel's client connection as the listener bounds
+// its own: goproxy reads the requests inside a tunnel with a parser of its
+// own, which has no header size limit and no deadline. While a request's
+// headers (or, first, the TLS handshake) are awaited, the first byte may
+// take the idle timeout (the header timeout for the very first), all of
+// them together the header timeout from the first byte, and at most
+// MaxHeaderBytes plus tunnelHeaderSlack bytes may come; past that the
+// connection fails. Bodies and writes wait the idle timeout per read or
+// write. It is used by one reader and one writer at a time, as a net.Conn
+// is; the request handler moves it between phases.
 type tunnelConn struct {
 	net.Conn
-	wait, idle time.Duration
-	mu         sync.Mutex
+	wait, idle, headerTimeout time.Duration
+
+	mu        sync.Mutex
+	inHeaders bool
+	got       int64
+	headerBy  time.Time
 }
+
+// errTunnelHeaders ends a tunnel whose request headers are too large.
+var errTunnelHeaders = errors.New("request headers inside the tunnel exceed the limit")
 
 func (c *tunnelConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
-	wait := c.wait
-	c.wait = c.idle
+	deadline := time.Now().Add(c.idle)
+	if c.inHeaders {
+		switch {
+		case c.got > MaxHeaderBytes+tunnelHeaderSlack:
+			c.mu.Unlock()
+			return 0, errTunnelHeaders
+		case c.got == 0:
+			deadline = time.Now().Add(c.wait)
+		default:
+			deadline = c.headerBy
+		}
+	}
 	c.mu.Unlock()
-	if err := c.Conn.SetReadDeadline(time.Now().Add(wait)); err != nil {
+	if err := c.Conn.SetReadDeadline(deadline); err != nil {
 		return 0, err
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	if c.inHeaders {
+		if c.got == 0 && n > 0 {
+			c.headerBy = time.Now().Add(c.headerTimeout)
+		}
+		c.got += int64(n)
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// requestRead: the headers are in; the body follows.
+func (c *tunnelConn) requestRead() {
+	c.mu.Lock()
+	c.inHeaders = false
+	c.mu.Unlock()
+}
+
+// awaitNext: the answer is out; the next request's headers are awaited.
+func (c *tunnelConn) awaitNext() {
+	c.mu.Lock()
+	c.inHeaders, c.got, c.wait = true, 0, c.idle
+	c.mu.Unlock()
+}
+
+// afterClose runs fn once the body is closed (goproxy closes it after
+// writing the answer).
+type afterClose struct {
+	io.ReadCloser
+	once sync.Once
+	fn   func()
+}
+
+func (a *afterClose) Close() error {
+	err := a.ReadCloser.Close()
+	a.once.Do(a.fn)
+	return err
+}
+
+// answered marks resp as the answer of a request in tunnel t: once it is
+// written, the tunnel waits for the next request's headers.
+func (t *tunnel) answered(resp *http.Response) *http.Response {
+	if c := t.conn(); c != nil && resp.Body != nil {
+		resp.Body = &afterClose{ReadCloser: resp.Body, fn: c.awaitNext}
+	}
+	return resp
 }
 
 func (c *tunnelConn) Write(p []byte) (int, error) {
@@ -204,7 +350,11 @@ func (f *Forward) handleConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.Co
 		ctx.Resp = refusal(ctx.Req, http.StatusForbidden, "destination not allowed by this proxy")
 		return &goproxy.ConnectAction{Action: goproxy.ConnectReject}, host
 	}
-	ctx.UserData = &tunnel{target: target}
+	t := &tunnel{target: target}
+	if tw, ok := f.pending.Load(ctx.Req); ok {
+		t.w = tw.(*tunnelWriter)
+	}
+	ctx.UserData = t
 	return &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: f.tlsConfig}, host
 }
 
@@ -221,8 +371,25 @@ func (f *Forward) tlsConfig(host string, _ *goproxy.ProxyCtx) (*tls.Config, erro
 // handleRequest applies the safety rules to a request, in a tunnel or
 // plain, and sets the capturing round trip for those that pass.
 func (f *Forward) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
+	t, inTunnel := ctx.UserData.(*tunnel)
+	if !inTunnel {
+		return f.checkRequest(r, ctx, nil)
+	}
+	if c := t.conn(); c != nil {
+		c.requestRead()
+	}
+	r, resp := f.checkRequest(r, ctx, t)
+	if resp != nil {
+		resp = t.answered(resp)
+	}
+	return r, resp
+}
+
+// checkRequest applies the safety rules to a request in tunnel t (nil:
+// plain) and sets the capturing round trip for one that passes.
+func (f *Forward) checkRequest(r *http.Request, ctx *goproxy.ProxyCtx, t *tunnel) (*http.Request, *http.Response) {
 	target, ok := requestTarget(r)
-	if t, inTunnel := ctx.UserData.(*tunnel); inTunnel {
+	if t != nil {
 		if f.closing.Load() {
 			resp := refusal(r, http.StatusServiceUnavailable, "the proxy is shutting down; retry")
 			resp.Header.Set("Connection", "close")
@@ -269,7 +436,11 @@ func (f *Forward) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.R
 		return r, refusal(r, http.StatusBadRequest, "request target not accepted")
 	}
 	ctx.RoundTripper = goproxy.RoundTripperFunc(func(req *http.Request, _ *goproxy.ProxyCtx) (*http.Response, error) {
-		return f.roundTrip(req, target), nil
+		resp := f.roundTrip(req, target)
+		if t != nil {
+			resp = t.answered(resp)
+		}
+		return resp, nil
 	})
 	return r, nil
 }
@@ -347,7 +518,14 @@ func refusal(r *http.Request, status int, detail string) *http.Response {
 // never returns an error: a failure to reach the destination is answered
 // 502 (504 on timeout) with a SCIM error, and recorded as such.
 func (f *Forward) roundTrip(r *http.Request, target string) *http.Response {
+	if !f.begin() {
+		resp := refusal(r, http.StatusServiceUnavailable, "the proxy is shutting down; retry")
+		resp.Header.Set("Connection", "close")
+		resp.Close = true
+		return resp
+	}
 	if f.rec == nil {
+		defer f.end()
 		resp, err := f.transport.RoundTrip(r)
 		if err != nil {
 			return f.failure(r, nil, err)
@@ -355,6 +533,7 @@ func (f *Forward) roundTrip(r *http.Request, target string) *http.Response {
 		return resp
 	}
 	if f.opts.admit != nil && !f.opts.admit(r) {
+		f.end()
 		rec := &responseRecorder{header: http.Header{}}
 		rec.header.Set("Retry-After", strconv.Itoa(int(f.opts.retryAfter.Round(time.Second)/time.Second)))
 		writeSCIMError(rec, http.StatusServiceUnavailable, "audit trail cannot record this request now; retry later")
@@ -462,8 +641,9 @@ func (c *exchangeCapture) hold(resp *http.Response) *http.Response {
 	f := c.f
 	c.ex.StatusCode = resp.StatusCode
 	if resp.Body == nil || resp.Body == http.NoBody {
-		c.finish(resp, nil, false, false)
-		return c.strict(resp, nil)
+		err := c.finish(resp, nil, false, false)
+		f.end()
+		return c.strict(resp, err)
 	}
 	held, err := io.ReadAll(io.LimitReader(resp.Body, f.maxBody+1))
 	if err != nil || int64(len(held)) <= f.maxBody {
@@ -472,6 +652,7 @@ func (c *exchangeCapture) hold(resp *http.Response) *http.Response {
 		aborted := err != nil
 		resp.Body.Close()
 		rerr := c.finish(resp, held, false, aborted)
+		f.end()
 		resp.Body = io.NopCloser(io.MultiReader(bytes.NewReader(held), errReader{err}))
 		return c.strict(resp, rerr)
 	}
@@ -479,7 +660,10 @@ func (c *exchangeCapture) hold(resp *http.Response) *http.Response {
 		r:    io.MultiReader(bytes.NewReader(held), resp.Body),
 		rc:   resp.Body,
 		kept: held[:f.maxBody],
-		done: func(aborted bool) { c.finish(resp, held[:f.maxBody], true, aborted) },
+		done: func(aborted bool) {
+			c.finish(resp, held[:f.maxBody], true, aborted)
+			f.end()
+		},
 	}
 	return resp
 }

@@ -385,7 +385,6 @@ func TestProxy_SilentTunnelIsClosed(t *testing.T) {
 // listener's MaxHeaderBytes does not apply; a client can make the proxy
 // hold headers of any size in memory.
 func TestProxy_TunnelRequestHeadersAreBounded(t *testing.T) {
-	openThreat(t, "goproxy reads tunnelled requests with http.ReadRequest, which has no header limit; see the review")
 	v := newVendor(t)
 	v.srv.Config.MaxHeaderBytes = 64 << 20
 	rec := newRecorder()
@@ -399,15 +398,6 @@ func TestProxy_TunnelRequestHeadersAreBounded(t *testing.T) {
 	}
 	if n := len(v.requests()); n != 0 {
 		t.Errorf("the vendor got a request with headers %d times the limit", len(big)/proxy.MaxHeaderBytes)
-	}
-}
-
-// openThreat skips a test of a known, open threat unless
-// SCIMTRAIL_OPEN_THREATS is set; it fails until the threat is fixed.
-func openThreat(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("SCIMTRAIL_OPEN_THREATS") == "" {
-		t.Skip("open threat (set SCIMTRAIL_OPEN_THREATS=1 to run): " + why)
 	}
 }
 
@@ -459,5 +449,93 @@ func TestProxy_ListenerShutdownEndsTunnels(t *testing.T) {
 	}
 	if n := len(v.requests()); n != 1 {
 		t.Errorf("the vendor got %d requests, want only the one before the shutdown", n)
+	}
+}
+
+// TestProxy_TunnelHeaderTrickleIsCutOff: a client sending a request's
+// headers a byte at a time inside a tunnel is cut off once the header
+// timeout has passed since their first byte, as the listener would.
+func TestProxy_TunnelHeaderTrickleIsCutOff(t *testing.T) {
+	v := newVendor(t)
+	rec := newRecorder()
+	e := startForwardServer(t, proxy.ForwardConfig{AllowHosts: []string{v.host()}, UpstreamCAFile: v.caFile,
+		ReadHeaderTimeout: 200 * time.Millisecond}, rec, nil)
+	tc := tunnel(t, e, v.host())
+	if _, err := io.WriteString(tc, "GET /scim/v2/Users HTTP/1.1\r\nHost: "+v.host()+"\r\nX-Slow: "); err != nil {
+		t.Fatal(err)
+	}
+	// At most 100 bytes, 50ms apart: 5s, 25 times the header timeout.
+	cut := false
+	for i := 0; i < 100 && !cut; i++ {
+		time.Sleep(50 * time.Millisecond)
+		if _, err := io.WriteString(tc, "a"); err != nil {
+			cut = true
+		}
+	}
+	if !cut {
+		// Still open after the trickle: the proxy must close it now, not
+		// leave the client to time out.
+		tc.SetReadDeadline(time.Now().Add(hangGuard))
+		var ne net.Error
+		if _, err := tc.Read(make([]byte, 1)); err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+			t.Fatalf("a header trickle inside a tunnel was never cut off (%v)", err)
+		}
+	}
+	if n := len(v.requests()); n != 0 {
+		t.Errorf("the vendor got %d requests", n)
+	}
+}
+
+// TestForward_ShutdownWaitsForRequestsInFlight: a request forwarded before
+// the shutdown is recorded before Shutdown returns; one after it is refused.
+func TestForward_ShutdownWaitsForRequestsInFlight(t *testing.T) {
+	v := newVendor(t)
+	release, arrived := make(chan struct{}), make(chan struct{}, 1)
+	v.resp = func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		arrived <- struct{}{}
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	}
+	rec := newRecorder()
+	e := startForward(t, proxy.ForwardConfig{AllowHosts: []string{v.host()}, UpstreamCAFile: v.caFile}, rec)
+	client := e.client(t, e.caPool)
+	done := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodDelete, "https://"+v.host()+"/scim/v2/Users/1", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	<-arrived
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	if err := e.fwd.Shutdown(ctx); err == nil {
+		t.Error("Shutdown returned while a request was in flight")
+	}
+	cancel()
+	close(release)
+	if err := e.fwd.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ex := <-rec.recorded:
+		if ex.StatusCode != http.StatusNoContent {
+			t.Errorf("recorded status %d", ex.StatusCode)
+		}
+	default:
+		t.Fatal("Shutdown returned before the request in flight was recorded")
+	}
+	if code := <-done; code != http.StatusNoContent {
+		t.Errorf("the request in flight got %d", code)
+	}
+	resp, err := client.Get("https://" + v.host() + "/scim/v2/Users")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("a request after Shutdown got %d, want 503", resp.StatusCode)
+		}
 	}
 }

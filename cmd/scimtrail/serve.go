@@ -141,6 +141,7 @@ type stack struct {
 	server               *http.Server
 	admin                *http.Server
 	transport            *http.Transport // to the upstream or the destinations
+	forward              *proxy.Forward  // the egress proxy, nil in reverse mode
 	spool                *spool.Spool
 	sinks                []io.Closer // closed after the spool stops using them
 	cache                *identity.Store
@@ -316,7 +317,7 @@ func (st *stack) newHandler(c config, rec proxy.Recorder, logger *slog.Logger) (
 	if err != nil {
 		return nil, err
 	}
-	st.transport = fp.Transport()
+	st.transport, st.forward = fp.Transport(), fp
 	return fp, nil
 }
 
@@ -362,6 +363,11 @@ func (st *stack) shutdown(timeout time.Duration) error {
 		return nil
 	}
 	errs := []error{phase("proxy listener", st.server.Shutdown)}
+	if st.forward != nil {
+		// The tunnels are hijacked connections the listener's Shutdown
+		// does not see: their requests in flight are waited for here.
+		errs = append(errs, phase("egress tunnels", st.forward.Shutdown))
+	}
 	st.transport.CloseIdleConnections()
 	if st.tracer != nil {
 		// Every span has ended with its request: send them, then stop.
