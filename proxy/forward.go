@@ -12,12 +12,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/elazarl/goproxy"
@@ -458,7 +460,7 @@ func requestTarget(r *http.Request) (string, bool) {
 			port = "80"
 		}
 	}
-	return net.JoinHostPort(strings.ToLower(host), port), true
+	return net.JoinHostPort(strings.TrimSuffix(strings.ToLower(host), "."), port), true
 }
 
 // goproxyLog passes goproxy's own messages (it writes its warnings even
@@ -639,6 +641,12 @@ type exchangeCapture struct {
 // response it filtered.
 func (c *exchangeCapture) hold(resp *http.Response) *http.Response {
 	f := c.f
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// Upgrades are never asked for; a destination switching anyway
+		// would get a raw tunnel nobody can record.
+		resp.Body.Close()
+		resp = f.failure(c.r, c.ex, errors.New("the destination switched protocols unasked"))
+	}
 	c.ex.StatusCode = resp.StatusCode
 	if resp.Body == nil || resp.Body == http.NoBody {
 		err := c.finish(resp, nil, false, false)
@@ -790,7 +798,27 @@ func newForwardTransport(cfg ForwardConfig, allow allowList) (*http.Transport, e
 			if _, ok := allow.allowed(addr); !ok {
 				return nil, fmt.Errorf("refusing to dial %s: not an allowed destination", addr)
 			}
-			return d.DialContext(ctx, network, addr)
+			host, port, _ := net.SplitHostPort(addr)
+			if port != "80" || net.ParseIP(host) != nil {
+				// TLS destinations are held to their certificate, which a
+				// name pointing elsewhere cannot present.
+				return d.DialContext(ctx, network, addr)
+			}
+			// A clear-text destination is held to nothing but its name: the
+			// name must not lead to this machine or the cloud's metadata
+			// service (DNS rebinding).
+			guarded := *d
+			guarded.Control = func(_, address string, _ syscall.RawConn) error {
+				ap, err := netip.ParseAddrPort(address)
+				if err != nil {
+					return fmt.Errorf("refusing to dial %s: %w", address, err)
+				}
+				if a := ap.Addr().Unmap(); a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() {
+					return fmt.Errorf("refusing to dial %s for %s: a name allowed on port 80 must not lead to a loopback, link-local or unspecified address", a, host)
+				}
+				return nil
+			}
+			return guarded.DialContext(ctx, network, addr)
 		},
 		TLSClientConfig:       tc,
 		ForceAttemptHTTP2:     true,

@@ -539,3 +539,22 @@ func TestForward_ShutdownWaitsForRequestsInFlight(t *testing.T) {
 		}
 	}
 }
+
+// TestProxy_ClearTextNameCannotLeadToLoopback: a name allowed on port 80
+// is held to nothing but its name, so the addresses it resolves to are:
+// never this machine (DNS rebinding towards local services).
+func TestProxy_ClearTextNameCannotLeadToLoopback(t *testing.T) {
+	rec := newRecorder()
+	e := startForward(t, proxy.ForwardConfig{AllowHosts: []string{"localhost:80"}}, rec)
+	resp, err := e.client(t, e.caPool).Get("http://localhost/scim/v2/Users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("a name allowed on port 80 resolving to loopback: %d, want 502", resp.StatusCode)
+	}
+	if ex := rec.next(t); ex.StatusCode != http.StatusBadGateway {
+		t.Errorf("recorded %d", ex.StatusCode)
+	}
+}
