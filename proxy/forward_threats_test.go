@@ -545,7 +545,8 @@ func TestForward_ShutdownWaitsForRequestsInFlight(t *testing.T) {
 // never this machine (DNS rebinding towards local services).
 func TestProxy_ClearTextNameCannotLeadToLoopback(t *testing.T) {
 	rec := newRecorder()
-	e := startForward(t, proxy.ForwardConfig{AllowHosts: []string{"localhost:80"}}, rec)
+	logs := &syncBuffer{}
+	e := startForwardServer(t, proxy.ForwardConfig{AllowHosts: []string{"localhost:80"}}, rec, logs)
 	resp, err := e.client(t, e.caPool).Get("http://localhost/scim/v2/Users")
 	if err != nil {
 		t.Fatal(err)
@@ -556,5 +557,9 @@ func TestProxy_ClearTextNameCannotLeadToLoopback(t *testing.T) {
 	}
 	if ex := rec.next(t); ex.StatusCode != http.StatusBadGateway {
 		t.Errorf("recorded %d", ex.StatusCode)
+	}
+	// Refused by the guard, not merely because nothing listens there.
+	if !strings.Contains(logs.String(), "must not lead to a loopback") {
+		t.Errorf("the dial was not refused by the address guard; logs:\n%s", logs.String())
 	}
 }
