@@ -83,6 +83,9 @@ type config struct {
 	Lookup bool
 	// ConfigFile is the YAML file the rest was read from, if any.
 	ConfigFile string
+	// badOTLPHeaders counts "otlp-header" entries without "=", which
+	// validate refuses without showing them.
+	badOTLPHeaders int
 }
 
 func (c config) listen() string {
@@ -161,6 +164,9 @@ func (c config) validate() error {
 		errs = append(errs, c.Kafka.Validate())
 	}
 	otlpErr := c.OTLP.Validate()
+	if c.badOTLPHeaders > 0 && otlpErr == nil {
+		otlpErr = errors.New(`"otlp-header": an entry is not key=value (not shown: it may hold a credential)`)
+	}
 	errs = append(errs, otlpErr)
 	if c.OTLPTraces {
 		if !c.OTLP.Enabled() {
@@ -277,7 +283,7 @@ func commonFlags(fs *flag.FlagSet, c *config) {
 	fs.Int64Var(&c.Spool.MaxBytes, "spool-max-bytes", 0, "most `bytes` of records the spool holds for sinks that are behind (default 1073741824)")
 	fs.StringVar(&c.Spool.FullPolicy, "spool-full-policy", "", "when the spool is full: \"drop-oldest\" (counted and logged) or \"block\" (answer 503 with Retry-After to changes; nothing is forwarded unlogged) (default drop-oldest)")
 	kafkaFlags(fs, &c.Kafka)
-	otlpFlags(fs, &c.OTLP)
+	otlpFlags(fs, &c.OTLP, &c.badOTLPHeaders)
 	fs.BoolVar(&c.OTLPTraces, "otlp-traces", false, "also export the proxy's own spans (one per request, W3C traceparent propagated to the upstream) to the OTLP endpoint (default false)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 0, "on SIGTERM, wait at most this `duration` for in-flight requests, and as long again for sinks to deliver what the spool holds; the rest stays for the next start (default 30s)")
 	fs.BoolVar(&c.Audit.SkipReads, "skip-reads", false, "do not record GET requests (default: every request is recorded)")
@@ -314,11 +320,11 @@ func kafkaFlags(fs *flag.FlagSet, k *kafka.Config) {
 
 // otlpFlags binds the OTLP sink's settings; their defaults are the otlp
 // package's. The OTEL_EXPORTER_OTLP_* variables fill what these leave unset.
-func otlpFlags(fs *flag.FlagSet, o *otlp.Config) {
+func otlpFlags(fs *flag.FlagSet, o *otlp.Config, badHeaders *int) {
 	fs.StringVar(&o.Endpoint, "otlp-endpoint", "", "send records as OTLP logs to this base `URL` (http://host:4318, https://…; grpc: port 4317); off when empty and OTEL_EXPORTER_OTLP_(LOGS_)ENDPOINT is unset")
 	fs.StringVar(&o.Protocol, "otlp-protocol", "", "OTLP `protocol`: grpc or http/protobuf (default http/protobuf)")
 	fs.StringVar(&o.Compression, "otlp-compression", "", "request `compression`: gzip or none (default gzip)")
-	fs.Var(headerFlag{m: &o.Headers}, "otlp-header", "send this `key=value` header with every OTLP request, repeatable (values are never logged)")
+	fs.Var(headerFlag{m: &o.Headers, bad: badHeaders}, "otlp-header", "send this `key=value` header with every OTLP request, repeatable (values are never logged)")
 	fs.DurationVar(&o.Timeout, "otlp-timeout", 0, "bound on each OTLP request (default 10s)")
 	fs.IntVar(&o.MaxBatchBytes, "otlp-max-batch-bytes", 0, "split batches to keep each request under this many `bytes` (default 3145728: a stock Collector refuses gRPC messages over 4 MiB)")
 	fs.IntVar(&o.BatchSize, "otlp-batch-size", 0, "most `records` per OTLP request (default 512)")
@@ -329,8 +335,14 @@ func otlpFlags(fs *flag.FlagSet, o *otlp.Config) {
 	fs.BoolVar(&o.TLS.Insecure, "otlp-insecure", false, "grpc to a bare host:port endpoint in plain text, for a Collector on loopback or in the pod (an http:// endpoint is plain text anyway)")
 }
 
-// headerFlag is a repeatable key=value flag filling a map.
-type headerFlag struct{ m *map[string]string }
+// headerFlag is a repeatable key=value flag filling a map. An entry
+// without "=" is counted in bad, not refused by Set: the flag package and
+// the config file would quote it in their error, and such an entry is most
+// often "Authorization: Bearer …", a credential.
+type headerFlag struct {
+	m   *map[string]string
+	bad *int
+}
 
 func (h headerFlag) String() string {
 	if h.m == nil || *h.m == nil {
@@ -342,7 +354,8 @@ func (h headerFlag) String() string {
 func (h headerFlag) Set(v string) error {
 	k, val, ok := strings.Cut(v, "=")
 	if !ok || strings.TrimSpace(k) == "" {
-		return errors.New("want key=value")
+		*h.bad++
+		return nil
 	}
 	if *h.m == nil {
 		*h.m = map[string]string{}

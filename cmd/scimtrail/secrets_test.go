@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -81,5 +82,42 @@ func TestOutputs_NeverContainAuthorization(t *testing.T) {
 				t.Errorf("%s contain %q", name, s)
 			}
 		}
+	}
+}
+
+// An OTLP header written as HTTP spells it ("Authorization: Bearer …")
+// instead of key=value is refused without the refusal quoting it: the
+// flag package, the config file's error and the header-name check would
+// each have printed the credential.
+func TestConfigErrors_NeverShowAMalformedOTLPHeader(t *testing.T) {
+	const secret = "hdr-secret-31ee42ff"
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "")
+	base := []string{"config", "check", "--upstream", "http://127.0.0.1:9000", "--otlp-endpoint", "http://127.0.0.1:4318"}
+	file := filepath.Join(t.TempDir(), "scimtrail.yaml")
+	if err := os.WriteFile(file, []byte("upstream: http://127.0.0.1:9000\notlp-endpoint: http://127.0.0.1:4318\n"+
+		"otlp-header: [\"Authorization: Bearer "+secret+"\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		args []string
+		env  string
+	}{
+		"flag without =":        {args: append(slices.Clone(base), "--otlp-header", "Authorization: Bearer "+secret)},
+		"flag, base64 padding":  {args: append(slices.Clone(base), "--otlp-header", "Authorization: Basic "+secret+"==")},
+		"config file without =": {args: []string{"config", "check", "--config", file}},
+		"variable, bad name":    {args: base, env: "Authorization: Basic " + secret + "=="},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", tc.env)
+			var stdout, stderr strings.Builder
+			code := run(t.Context(), tc.args, &stdout, &stderr)
+			if code != 2 || !strings.Contains(stderr.String(), `"otlp-header"`) {
+				t.Errorf("status %d, stderr %q: want 2 and the key named", code, stderr.String())
+			}
+			if strings.Contains(stderr.String()+stdout.String(), secret) {
+				t.Errorf("the header's credential was shown: %q", stderr.String())
+			}
+		})
 	}
 }

@@ -354,7 +354,9 @@ func (c Config) Validate() error {
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Headers)) {
 		if !validHeaderName(k) {
-			return fmt.Errorf(`"otlp-header": %q is not a valid header name`, k)
+			// Not quoted: a name that is no HTTP token is most often a
+			// "key: value" line cut at a "=" of its credential.
+			return fmt.Errorf(`"otlp-header": a header name %s (the name is not shown: it may hold a credential; write key=value)`, whyInvalidName(k))
 		}
 		if !validHeaderValue(c.Headers[k]) {
 			return fmt.Errorf(`"otlp-header": the value of %q has a control character`, k)
@@ -393,6 +395,17 @@ func validHeaderName(k string) bool {
 		}
 	}
 	return true
+}
+
+// whyInvalidName says what makes k, not a valid header name, so: its first
+// byte outside the token characters, without quoting k.
+func whyInvalidName(k string) string {
+	for i := range len(k) {
+		if !validHeaderName(k[i : i+1]) {
+			return fmt.Sprintf("has %q, which no header name may hold", k[i:i+1])
+		}
+	}
+	return "is empty"
 }
 
 // validHeaderValue refuses what would split or end a header line.

@@ -109,7 +109,8 @@ func TestConfig_InvalidConfigs(t *testing.T) {
 		{"credentials in URL", otlp.Config{Endpoint: "https://user:pw@collector"}, `"otlp-endpoint": "https://collector" carries credentials in the URL; use a header`},
 		{"query", otlp.Config{Endpoint: ep + "?x=1"}, `"otlp-endpoint": "http://127.0.0.1:4318?x=1" has a query or fragment`},
 		{"compression", otlp.Config{Endpoint: ep, Compression: "zstd"}, `"otlp-compression" is "zstd"; want "gzip" or "none"`},
-		{"header name", otlp.Config{Endpoint: ep, Headers: map[string]string{"bad header": "v"}}, `"otlp-header": "bad header" is not a valid header name`},
+		{"header name", otlp.Config{Endpoint: ep, Headers: map[string]string{"bad header": "v"}}, `"otlp-header": a header name has " ", which no header name may hold (the name is not shown: it may hold a credential; write key=value)`},
+		{"header name is a credential", otlp.Config{Endpoint: ep, Headers: map[string]string{"Authorization: Basic c2VjcmV0": "="}}, `"otlp-header": a header name has ":", which no header name may hold (the name is not shown: it may hold a credential; write key=value)`},
 		{"header value", otlp.Config{Endpoint: ep, Headers: map[string]string{"X-Key": "v\r\nX-Evil: 1"}}, `"otlp-header": the value of "X-Key" has a control character`},
 		{"header value NUL", otlp.Config{Endpoint: ep, Headers: map[string]string{"X-Key": "v\x00"}}, `"otlp-header": the value of "X-Key" has a control character`},
 		{"credentials unparsed", otlp.Config{Endpoint: "http//user:hunter2@collector"}, `"otlp-endpoint": (not shown: it may hold credentials) is not an http:// or https:// URL`},
@@ -202,6 +203,7 @@ func TestConfig_ApplyEnv_MalformedValuesNameTheVariable(t *testing.T) {
 		`OTEL_EXPORTER_OTLP_LOGS_INSECURE is "yes"; want true or false`:       {"OTEL_EXPORTER_OTLP_LOGS_INSECURE": "yes"},
 		`OTEL_EXPORTER_OTLP_HEADERS: entry 2 is not key=value`:                {"OTEL_EXPORTER_OTLP_HEADERS": "a=b,s3cret"},
 		`OTEL_EXPORTER_OTLP_LOGS_HEADERS: value of "k": bad percent-encoding`: {"OTEL_EXPORTER_OTLP_LOGS_HEADERS": "k=%zz"},
+		`OTEL_EXPORTER_OTLP_HEADERS: entry 1: bad percent-encoding`:           {"OTEL_EXPORTER_OTLP_HEADERS": "Authorization: Basic s3cret=%zz"},
 	} {
 		var c otlp.Config
 		if err := c.ApplyEnv(env(vars)); err == nil || err.Error() != want {

@@ -114,6 +114,10 @@ func ParseHeaders(s string) (map[string]string, error) {
 		}
 		dv, err := url.PathUnescape(strings.TrimSpace(v))
 		if err != nil {
+			if !validHeaderName(k) {
+				// Likely "name: credential" cut at a "=": not shown.
+				return nil, fmt.Errorf("entry %d: bad percent-encoding", i+1)
+			}
 			return nil, fmt.Errorf("value of %q: bad percent-encoding", k)
 		}
 		out[k] = dv
