@@ -250,3 +250,16 @@ func TestConfig_NeverPrintsHeaderValues(t *testing.T) {
 		}
 	}
 }
+
+// Header names are case-insensitive: a flag's "Authorization" keeps its
+// value against the variable's "authorization", rather than both being
+// sent (gRPC metadata) or either winning by map order (HTTP).
+func TestConfig_ApplyEnv_FlagHeaderWinsWhateverTheCase(t *testing.T) {
+	c := otlp.Config{Headers: map[string]string{"Authorization": "Bearer from-flag"}}
+	if err := c.ApplyEnv(env(map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20from-env,x-tenant=acme"})); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"Authorization": "Bearer from-flag", "x-tenant": "acme"}; !reflect.DeepEqual(c.Headers, want) {
+		t.Errorf("headers %v, want %v", c.Headers, want)
+	}
+}

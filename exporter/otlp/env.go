@@ -28,8 +28,8 @@ import (
 // other settings serve the spans as they are, logs-specific variables
 // included: the two signals share one connection's settings.
 //
-// Headers merge: a header set by a flag keeps its value, the variables add
-// the others. OTEL_EXPORTER_OTLP_(LOGS_)ENDPOINT turns the OTLP sink on,
+// Headers merge: a header set by a flag keeps its value (names compared
+// without regard to case), the variables add the others. OTEL_EXPORTER_OTLP_(LOGS_)ENDPOINT turns the OTLP sink on,
 // as it does for any OpenTelemetry SDK; the traces one does not. A
 // malformed value is an error naming the variable.
 func (c *Config) ApplyEnv(getenv func(string) string) error {
@@ -62,8 +62,14 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
+		set := map[string]bool{}
+		for k := range c.Headers {
+			// Header names are case-insensitive: "authorization" from
+			// the variable must not join the flag's "Authorization".
+			set[strings.ToLower(k)] = true
+		}
 		for k, val := range h {
-			if _, set := c.Headers[k]; !set {
+			if !set[strings.ToLower(k)] {
 				if c.Headers == nil {
 					c.Headers = map[string]string{}
 				}
