@@ -169,6 +169,7 @@ func TestConfig_Invalid(t *testing.T) {
 func TestConfigCheck_OTLPTracesNeedABaseOrTracesEndpoint(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://127.0.0.1:4318/v1/logs")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	args := []string{"config", "check", "--upstream", "http://127.0.0.1:9000", "--otlp-traces"}
 	var stdout, stderr strings.Builder
 	if code := run(t.Context(), args, &stdout, &stderr); code != 2 ||
@@ -183,6 +184,14 @@ func TestConfigCheck_OTLPTracesNeedABaseOrTracesEndpoint(t *testing.T) {
 	}
 	if u, err := c.OTLP.TracesTarget(); err != nil || u.String() != "http://127.0.0.1:4318/v1/traces" {
 		t.Errorf("traces target %v, %v", u, err)
+	}
+
+	// The general variable beside the logs one is the spans' base.
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+	stderr.Reset()
+	if code := run(t.Context(), args, &stdout, &stderr); code != 0 {
+		t.Errorf("with OTEL_EXPORTER_OTLP_ENDPOINT: status %d, stderr %q", code, stderr.String())
 	}
 }
 

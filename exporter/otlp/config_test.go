@@ -263,3 +263,27 @@ func TestConfig_ApplyEnv_FlagHeaderWinsWhateverTheCase(t *testing.T) {
 		t.Errorf("headers %v, want %v", c.Headers, want)
 	}
 }
+
+// OTEL_EXPORTER_OTLP_LOGS_ENDPOINT takes the logs elsewhere; the general
+// OTEL_EXPORTER_OTLP_ENDPOINT set beside it is still the spans' base, as
+// for any OpenTelemetry SDK.
+func TestConfig_ApplyEnv_GeneralEndpointStillServesTheSpans(t *testing.T) {
+	for proto, want := range map[string]string{
+		otlp.ProtocolHTTPProtobuf: "http://general:4318/base/v1/traces",
+		otlp.ProtocolGRPC:         "http://general:4318",
+	} {
+		c := otlp.Config{Protocol: proto}
+		if err := c.ApplyEnv(env(map[string]string{
+			"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://logs:4318/ingest",
+			"OTEL_EXPORTER_OTLP_ENDPOINT":      "http://general:4318/base",
+		})); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := c.Target(); err != nil || !strings.HasPrefix(u.String(), "http://logs:4318") {
+			t.Errorf("%s: logs go to %v, %v", proto, u, err)
+		}
+		if u, err := c.TracesTarget(); err != nil || u.String() != want {
+			t.Errorf("%s: spans go to %v, %v; want %s", proto, u, err, want)
+		}
+	}
+}

@@ -24,13 +24,16 @@ import (
 //	OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY / …_CLIENT_KEY
 //	OTEL_EXPORTER_OTLP_LOGS_INSECURE / OTEL_EXPORTER_OTLP_INSECURE
 //
-// TracesEndpoint, when unset, is OTEL_EXPORTER_OTLP_TRACES_ENDPOINT. The
+// TracesEndpoint, when unset, is OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else,
+// when OTEL_EXPORTER_OTLP_LOGS_ENDPOINT took the logs, /v1/traces under
+// OTEL_EXPORTER_OTLP_ENDPOINT (the specification's base for every signal). The
 // other settings serve the spans as they are, logs-specific variables
 // included: the two signals share one connection's settings.
 //
 // Headers merge: a header set by a flag keeps its value (names compared
-// without regard to case), the variables add the others. OTEL_EXPORTER_OTLP_(LOGS_)ENDPOINT turns the OTLP sink on,
-// as it does for any OpenTelemetry SDK; the traces one does not. A
+// without regard to case), the variables add the others.
+// OTEL_EXPORTER_OTLP_(LOGS_)ENDPOINT turns the OTLP sink on, as it does for
+// any OpenTelemetry SDK; the traces one does not. A
 // malformed value is an error naming the variable.
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	get := func(suffix string) (string, string) {
@@ -41,9 +44,13 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		}
 		return "", ""
 	}
+	// spansBase is OTEL_EXPORTER_OTLP_ENDPOINT when the logs variable
+	// took the logs elsewhere: it is still the spans' base.
+	var spansBase string
 	if c.Endpoint == "" && c.LogsEndpoint == "" {
 		if v := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")); v != "" {
 			c.LogsEndpoint = v
+			spansBase = strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
 		} else if v := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_ENDPOINT")); v != "" {
 			c.Endpoint = v
 		}
@@ -51,6 +58,16 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	if c.TracesEndpoint == "" {
 		c.TracesEndpoint = strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 	}
+	defer func() {
+		// After the protocol and TLS settings are known. A base that does
+		// not parse is left out: the logs do not use it, and TracesTarget
+		// then says what the spans lack.
+		if c.TracesEndpoint == "" && spansBase != "" {
+			if u, err := c.signalTarget(spansBase, TracesPath); err == nil {
+				c.TracesEndpoint = u.String()
+			}
+		}
+	}()
 	if _, v := get("PROTOCOL"); c.Protocol == "" && v != "" {
 		c.Protocol = v
 	}
