@@ -263,3 +263,27 @@ func TestE2E_OTLPTracesContinueTheIdPsTrace(t *testing.T) {
 		t.Fatalf("span %s never reached the receiver (%d trace requests)", ours, len(rcv.Traces()))
 	}
 }
+
+// SIGTERM drains in two phases of at most shutdown-timeout each, as the
+// README and the deploy files' grace periods count on: with --otlp-traces
+// and a receiver that never answers, the spans' flush shares the sinks'
+// phase instead of adding a third.
+func TestE2E_OTLPTracesAddNoShutdownPhase(t *testing.T) {
+	release := make(chan struct{})
+	hung := newUpstreamHandler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release) })
+	e := startE2E(t, e2eOptions{otlp: otlp.Config{Endpoint: hung}, otlpTraces: true})
+	e.run(scimtest.OktaCycle())
+	const timeout = 2 * time.Second
+	e.stopped = true
+	start := time.Now()
+	_ = e.st.shutdown(timeout) // the OTLP sink is not drained: an error
+	if took := time.Since(start); took > timeout+timeout/2 {
+		t.Errorf("shutdown took %v with a shutdown timeout of %v: the spans had a phase of their own", took.Round(time.Millisecond), timeout)
+	}
+}

@@ -349,7 +349,8 @@ func serve(err error) error {
 
 // shutdown drains in order: stop taking requests and finish those in
 // flight (each is in the spool before its handler returns), then let the
-// sinks deliver what the spool holds, then close the sinks and the cache.
+// sinks deliver what the spool holds (and the spans go, meanwhile), then
+// close the sinks and the cache.
 // Each phase has its own timeout, so slow requests cannot use up the time
 // the sinks need; what they could not deliver stays in the spool.
 func (st *stack) shutdown(timeout time.Duration) error {
@@ -369,13 +370,20 @@ func (st *stack) shutdown(timeout time.Duration) error {
 		errs = append(errs, phase("egress tunnels", st.forward.Shutdown))
 	}
 	st.transport.CloseIdleConnections()
+	spans := make(chan error, 1)
 	if st.tracer != nil {
-		// Every span has ended with its request: send them, then stop.
+		// Every span has ended with its request: send them while the sinks
+		// drain, not before, so a receiver that does not answer costs one
+		// phase, not two.
 		st.tracerClosed = true
-		errs = append(errs, phase("spans", st.tracer.Shutdown))
+		go func() { spans <- phase("spans", st.tracer.Shutdown) }()
+	} else {
+		spans <- nil
 	}
 	st.spoolClosed = true
-	for _, err := range unjoin(phase("sinks", st.spool.Shutdown)) {
+	sinks := phase("sinks", st.spool.Shutdown)
+	errs = append(errs, <-spans)
+	for _, err := range unjoin(sinks) {
 		if errors.Is(err, spool.ErrNotDrained) {
 			// Expected when a sink is down: the records wait in the spool.
 			st.log.Warn("scimtrail: shutdown: "+err.Error(), "spool_dir", st.spoolDir)
