@@ -29,6 +29,7 @@ type grpcSender struct {
 	client plogotlp.GRPCClient
 	md     metadata.MD
 	opts   []grpc.CallOption
+	quoted secrets
 }
 
 func newGRPCSender(u *url.URL, tlsConf *tls.Config, cfg Config, userAgent string) (*grpcSender, error) {
@@ -53,7 +54,7 @@ func newGRPCSender(u *url.URL, tlsConf *tls.Config, cfg Config, userAgent string
 	if err != nil {
 		return nil, fmt.Errorf("grpc client for %s: %w", u.Host, err)
 	}
-	s := &grpcSender{conn: conn, client: plogotlp.NewGRPCClient(conn), md: metadata.New(cfg.Headers)}
+	s := &grpcSender{conn: conn, client: plogotlp.NewGRPCClient(conn), md: metadata.New(cfg.Headers), quoted: newSecrets(cfg.Headers)}
 	if cfg.compression() == CompressionGzip {
 		s.opts = append(s.opts, grpc.UseCompressor(gzip.Name))
 	}
@@ -66,7 +67,7 @@ func (s *grpcSender) send(ctx context.Context, req plogotlp.ExportRequest) (plog
 	}
 	resp, err := s.client.Export(ctx, req, s.opts...)
 	if err != nil {
-		return resp, classifyGRPC(err)
+		return resp, classifyGRPC(err, s.quoted)
 	}
 	return resp, nil
 }
@@ -74,10 +75,11 @@ func (s *grpcSender) send(ctx context.Context, req plogotlp.ExportRequest) (plog
 func (s *grpcSender) close() error { return s.conn.Close() }
 
 // classifyGRPC maps a gRPC status onto the retry layer's terms (see
-// Exporter).
-func classifyGRPC(err error) error {
+// Exporter). The receiver's message goes into the error with quoted
+// removed.
+func classifyGRPC(err error, quoted secrets) error {
 	st := status.Convert(err)
-	out := fmt.Errorf("grpc %s: %s", st.Code(), st.Message())
+	out := fmt.Errorf("grpc %s: %s", st.Code(), quoted.redact(st.Message()))
 	delay, hasDelay := retryDelay(st)
 	switch st.Code() {
 	case codes.InvalidArgument:

@@ -32,6 +32,7 @@ type httpSender struct {
 	headers http.Header
 	gzip    bool
 	now     func() time.Time
+	quoted  secrets
 }
 
 // NewHTTPClient returns the HTTP client both signals send OTLP/HTTP with:
@@ -68,8 +69,9 @@ func newHTTPSender(u *url.URL, tlsConf *tls.Config, cfg Config, userAgent string
 	h.Set("User-Agent", userAgent)
 	return &httpSender{
 		url: u.String(), client: NewHTTPClient(tlsConf), headers: h,
-		gzip: cfg.compression() == CompressionGzip,
-		now:  time.Now,
+		gzip:   cfg.compression() == CompressionGzip,
+		now:    time.Now,
+		quoted: newSecrets(cfg.Headers),
 	}, nil
 }
 
@@ -133,7 +135,7 @@ func decodeResponse(resp plogotlp.ExportResponse, contentType string, data []byt
 // classify maps a non-2xx answer onto the retry layer's terms (see
 // Exporter).
 func (s *httpSender) classify(hresp *http.Response, data []byte) error {
-	out := fmt.Errorf("http %d%s", hresp.StatusCode, describe(hresp, data))
+	out := fmt.Errorf("http %d%s", hresp.StatusCode, describe(hresp, data, s.quoted))
 	switch hresp.StatusCode {
 	case http.StatusRequestEntityTooLarge:
 		return fmt.Errorf("%w: %w", errTooLarge, out)
@@ -158,8 +160,9 @@ func (s *httpSender) classify(hresp *http.Response, data []byte) error {
 }
 
 // describe says what the receiver said: the google.rpc.Status message of
-// an OTLP error body, or the start of a text body.
-func describe(hresp *http.Response, data []byte) string {
+// an OTLP error body, or the start of a text body; quoted removed before it
+// is cut short, so no part of a secret is left.
+func describe(hresp *http.Response, data []byte, quoted secrets) string {
 	if len(data) == 0 {
 		return ""
 	}
@@ -172,7 +175,7 @@ func describe(hresp *http.Response, data []byte) string {
 	} else if strings.HasPrefix(hresp.Header.Get("Content-Type"), "text/") || strings.HasPrefix(hresp.Header.Get("Content-Type"), "application/json") {
 		msg = string(data)
 	}
-	msg = strings.Join(strings.Fields(msg), " ")
+	msg = strings.Join(strings.Fields(quoted.redact(msg)), " ")
 	if len(msg) > 256 {
 		msg = msg[:256] + "…"
 	}

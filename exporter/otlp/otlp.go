@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -65,6 +66,7 @@ type Exporter struct {
 
 	rejected prometheus.Counter
 	splits   *prometheus.CounterVec
+	quoted   secrets
 }
 
 // sender delivers one request. It returns the receiver's answer, or an
@@ -94,7 +96,7 @@ func New(cfg Config, opts Options) (*Exporter, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Exporter{
-		cfg: cfg, res: opts.Resource, log: log, max: cfg.maxBatchBytes(),
+		cfg: cfg, res: opts.Resource, log: log, max: cfg.maxBatchBytes(), quoted: newSecrets(cfg.Headers),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scimtrail_otlp_rejected_records_total",
 			Help: "Log records the OTLP receiver accepted the request of but rejected (partial success); not retried.",
@@ -230,9 +232,9 @@ func (e *Exporter) partial(resp plogotlp.ExportResponse, sent int) {
 	if n := ps.RejectedLogRecords(); n > 0 {
 		e.rejected.Add(float64(n))
 		e.log.Warn("otlp: receiver rejected part of a request (partial success); not retried",
-			"rejected", n, "sent", sent, "message", ps.ErrorMessage())
+			"rejected", n, "sent", sent, "message", e.quoted.redact(ps.ErrorMessage()))
 	} else if msg := ps.ErrorMessage(); msg != "" {
-		e.log.Warn("otlp: receiver accepted the request with a warning", "message", msg)
+		e.log.Warn("otlp: receiver accepted the request with a warning", "message", e.quoted.redact(msg))
 	}
 }
 
@@ -242,6 +244,34 @@ func (e *Exporter) Close() error {
 		return fmt.Errorf("otlp: close: %w", err)
 	}
 	return nil
+}
+
+// secrets are the configured header values, and their words of minLen
+// bytes or more (the token after "Bearer "), longest first: a receiver
+// refusing a credential may quote it back, and its message goes into
+// errors the spool logs and /readyz shows.
+type secrets []string
+
+func newSecrets(headers map[string]string) secrets {
+	const minLen = 8
+	var out secrets
+	for _, v := range headers {
+		for _, w := range append(strings.Fields(v), strings.TrimSpace(v)) {
+			if len(w) >= minLen && !slices.Contains(out, w) {
+				out = append(out, w)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+// redact replaces every secret in msg.
+func (s secrets) redact(msg string) string {
+	for _, w := range s {
+		msg = strings.ReplaceAll(msg, w, "[REDACTED]")
+	}
+	return msg
 }
 
 func varintLen(n int) int {

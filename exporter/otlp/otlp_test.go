@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -356,4 +357,45 @@ func mustCounter(t *testing.T, reg *prometheus.Registry, name, label string) pro
 	}
 	t.Fatalf("no metric %s{%s}", name, label)
 	return nil
+}
+
+// A receiver that quotes the credential it refuses ("invalid token
+// tok-…") does not get it into the error the spool logs and /readyz shows,
+// nor into the log line of a partial success.
+func TestExport_ReceiverMessagesNeverCarryOurHeaderValues(t *testing.T) {
+	const token = "tok-5e5e6f6f7a7a"
+	for _, proto := range protocols {
+		t.Run(proto, func(t *testing.T) {
+			n := 0
+			rcv := receiver(t, proto, otlptest.WithRefuse(func(int, otlptest.Request) *otlptest.Refusal {
+				n++
+				if n == 1 {
+					return &otlptest.Refusal{Status: http.StatusUnauthorized, Code: codes.Unauthenticated,
+						Message: "invalid credentials: Bearer " + token + " is not known"}
+				}
+				return &otlptest.Refusal{Rejected: 1, Message: "tenant of " + token + " over quota"}
+			}))
+			var logs strings.Builder
+			e, err := otlp.New(otlp.Config{Endpoint: rcv.Endpoint(), Protocol: proto,
+				Headers: map[string]string{"Authorization": "Bearer " + token}},
+				otlp.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			err = e.Export(context.Background(), records(1, 10))
+			if err == nil || !strings.Contains(err.Error(), "invalid credentials") {
+				t.Fatalf("Export = %v, want the receiver's refusal", err)
+			}
+			if strings.Contains(err.Error(), token) {
+				t.Errorf("the error quotes the header's credential: %v", err)
+			}
+			if err := e.Export(context.Background(), records(1, 10)); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(logs.String(), "over quota") || strings.Contains(logs.String(), token) {
+				t.Errorf("partial success log: %s", logs.String())
+			}
+		})
+	}
 }
