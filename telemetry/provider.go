@@ -65,7 +65,7 @@ func NewTracerProvider(ctx context.Context, cfg otlp.Config, opts Options) (*sdk
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: OTLP trace exporter for %s: %w", u, err)
 	}
-	exp.logger = logger
+	exp.logger, exp.redact = logger, cfg.RedactHeaderValues
 	return sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp),
 		sdktrace.WithResource(newResource(opts.Resource)),
@@ -139,6 +139,9 @@ type exporter struct {
 	sdktrace.SpanExporter
 	logger    *slog.Logger
 	closeIdle func() // nil for gRPC, whose Shutdown closes the connection
+	// redact removes the header values from an error, which can hold the
+	// receiver's answer quoting them.
+	redact func(string) string
 }
 
 // ExportSpans reports no error to the batch processor: the OTLP exporter
@@ -146,7 +149,7 @@ type exporter struct {
 // only pass the error on to the global handler.
 func (e *exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
 	if err := e.SpanExporter.ExportSpans(ctx, spans); err != nil {
-		e.logger.WarnContext(ctx, "telemetry: spans not exported", "spans", len(spans), "error", err)
+		e.logger.WarnContext(ctx, "telemetry: spans not exported", "spans", len(spans), "error", e.redact(err.Error()))
 	}
 	return nil
 }

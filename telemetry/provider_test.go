@@ -519,3 +519,29 @@ func TestNewTracerProvider_EnvironmentDoesNotRedirect(t *testing.T) {
 		t.Errorf("headers %v encoding %q: want the configured header only, uncompressed", h, e.encoding)
 	}
 }
+
+// A receiver that quotes the credential it refuses does not get it into
+// the warning the failed export logs.
+func TestNewTracerProvider_ReceiverQuotingOurHeaderIsNotLogged(t *testing.T) {
+	const token = "tok-9a9a8b8b7c7c"
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "invalid credentials: "+r.Header.Get("Authorization"), http.StatusUnauthorized)
+	}))
+	defer echo.Close()
+	var logs syncBuffer
+	tp, err := telemetry.NewTracerProvider(context.Background(), otlp.Config{
+		Endpoint: echo.URL,
+		Headers:  map[string]string{"Authorization": "Bearer " + token},
+	}, telemetry.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	emitSpan(t, tp)
+	out := logs.String()
+	if !strings.Contains(out, "spans not exported") || !strings.Contains(out, "401") {
+		t.Fatalf("want a warning naming the refusal, got %q", out)
+	}
+	if strings.Contains(out, token) {
+		t.Errorf("the log shows the header's value: %s", out)
+	}
+}

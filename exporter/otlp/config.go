@@ -164,6 +164,11 @@ func redactedHeaders(h map[string]string) map[string]string {
 	return out
 }
 
+// RedactHeaderValues returns msg with every header value of c, and each of
+// its words of 8 bytes or more (the token after "Bearer "), replaced: for a
+// receiver's message, which may quote back the credential it refused.
+func (c Config) RedactHeaderValues(msg string) string { return newSecrets(c.Headers).redact(msg) }
+
 // Enabled reports whether an endpoint is configured: without one, there
 // is no OTLP sink.
 func (c Config) Enabled() bool { return c.Endpoint != "" || c.LogsEndpoint != "" }
