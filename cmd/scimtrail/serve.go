@@ -363,12 +363,16 @@ func (st *stack) shutdown(timeout time.Duration) error {
 		}
 		return nil
 	}
-	errs := []error{phase("proxy listener", st.server.Shutdown)}
-	if st.forward != nil {
-		// The tunnels are hijacked connections the listener's Shutdown
-		// does not see: their requests in flight are waited for here.
-		errs = append(errs, phase("egress tunnels", st.forward.Shutdown))
-	}
+	errs := []error{phase("proxy listener", func(ctx context.Context) error {
+		err := st.server.Shutdown(ctx)
+		if st.forward != nil {
+			// The tunnels are hijacked connections the listener's Shutdown
+			// does not see: their requests in flight are waited for here,
+			// within the same phase.
+			err = errors.Join(err, st.forward.Shutdown(ctx))
+		}
+		return err
+	})}
 	st.transport.CloseIdleConnections()
 	spans := make(chan error, 1)
 	if st.tracer != nil {

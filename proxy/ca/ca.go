@@ -218,6 +218,12 @@ func WriteFiles(dir string, certPEM, keyPEM []byte) (certPath, keyPath string, e
 		return "", "", fmt.Errorf("ca: %w", err)
 	}
 	certPath, keyPath = filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile)
+	for _, p := range []string{certPath, keyPath} {
+		// Both checked first, so a half-existing pair is not topped up.
+		if _, err := os.Lstat(p); err == nil {
+			return "", "", fmt.Errorf("ca: %s already exists; a CA is never overwritten", p)
+		}
+	}
 	for _, f := range []struct {
 		path string
 		data []byte

@@ -161,3 +161,21 @@ func TestWriteFiles_KeyPrivateAndNeverOverwritten(t *testing.T) {
 		t.Fatal("WriteFiles overwrote an existing CA")
 	}
 }
+
+// A directory holding only a certificate is not topped up with a new key.
+func TestWriteFiles_NoStrayKeyBesideAnExistingCertificate(t *testing.T) {
+	dir := t.TempDir()
+	certPEM, keyPEM, err := ca.Create(ca.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ca.CertFile), certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ca.WriteFiles(dir, certPEM, keyPEM); err == nil {
+		t.Fatal("WriteFiles wrote beside an existing certificate")
+	}
+	if _, err := os.Stat(filepath.Join(dir, ca.KeyFile)); !os.IsNotExist(err) {
+		t.Fatalf("a key was left beside the existing certificate: %v", err)
+	}
+}
