@@ -357,7 +357,13 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf(`"otlp-compression" is %q; want "gzip" or "none"`, c.Compression)
 	}
+	seen := map[string]string{}
 	for _, k := range slices.Sorted(maps.Keys(c.Headers)) {
+		if other, dup := seen[strings.ToLower(k)]; dup {
+			// Header names are case-insensitive: both would be sent.
+			return fmt.Errorf(`"otlp-header": %q and %q are the same header; give it once`, other, k)
+		}
+		seen[strings.ToLower(k)] = k
 		if !validHeaderName(k) {
 			// Not quoted: a name that is no HTTP token is most often a
 			// "key: value" line cut at a "=" of its credential.

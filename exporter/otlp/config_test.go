@@ -120,6 +120,7 @@ func TestConfig_InvalidConfigs(t *testing.T) {
 		{"batch timeout", otlp.Config{Endpoint: ep, BatchTimeout: -time.Second}, `"otlp-batch-timeout" is negative`},
 		{"max batch bytes", otlp.Config{Endpoint: ep, MaxBatchBytes: -1}, `"otlp-max-batch-bytes" is negative`},
 		{"batch size", otlp.Config{Endpoint: ep, BatchSize: -1}, `"otlp-batch-size" is negative`},
+		{"header twice in two cases", otlp.Config{Endpoint: ep, Headers: map[string]string{"X-Key": "a", "x-key": "b"}}, `"otlp-header": "X-Key" and "x-key" are the same header; give it once`},
 		{"cert without key", otlp.Config{Endpoint: ep, TLS: otlp.TLSConfig{CertFile: "c.pem"}}, `"otlp-cert-file" and "otlp-key-file" go together`},
 	}
 	for _, tc := range cases {
