@@ -120,13 +120,28 @@ func assertNoSecrets(t *testing.T, ex *scim.Exchange, record []byte) {
 	}
 }
 
+// namesPassword: one of the path's attribute names (split at anything
+// but name characters) is password, in any case — the rule the contract
+// states ("any PATCH operation whose path is password"), so "oldPassword"
+// or "0password" is another attribute.
+func namesPassword(path string) bool {
+	for _, tok := range strings.FieldsFunc(path, func(c rune) bool {
+		return !(c == '-' || c == '_' || c == '$' || (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'z'))
+	}) {
+		if strings.EqualFold(tok, "password") {
+			return true
+		}
+	}
+	return false
+}
+
 func secretsIn(v any, secret bool) []string {
 	var out []string
 	switch t := v.(type) {
 	case map[string]any:
 		isPasswordOp := false
 		for k, e := range t {
-			if p, ok := e.(string); ok && strings.EqualFold(k, "path") && strings.Contains(strings.ToLower(p), "password") {
+			if p, ok := e.(string); ok && strings.EqualFold(k, "path") && namesPassword(p) {
 				isPasswordOp = true
 			}
 		}
