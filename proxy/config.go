@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -79,25 +80,8 @@ func (c Config) Validate() error {
 	} else if c.UpstreamCAFile != "" && !strings.HasPrefix(strings.ToLower(c.Upstream), "https:") {
 		errs = append(errs, errors.New(`"upstream-ca-file" is set but "upstream" is not an https URL`))
 	}
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{
-		{"upstream-timeout", c.UpstreamTimeout},
-		{"dial-timeout", c.DialTimeout},
-		{"read-header-timeout", c.ReadHeaderTimeout},
-		{"idle-timeout", c.IdleTimeout},
-	} {
-		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%q: must not be negative, got %v", d.key, d.v))
-		}
-	}
-	if c.MaxIdleConns < 0 {
-		errs = append(errs, fmt.Errorf(`"max-idle-conns": must not be negative, got %d`, c.MaxIdleConns))
-	}
-	if c.MaxBodyBytes < 0 {
-		errs = append(errs, fmt.Errorf(`"max-body-bytes": must not be negative, got %d`, c.MaxBodyBytes))
-	}
+	errs = append(errs, connectionLimits(c.UpstreamTimeout, c.DialTimeout, c.ReadHeaderTimeout, c.IdleTimeout,
+		c.MaxIdleConns, c.MaxBodyBytes)...)
 	if _, err := ParseIdPs(c.IdPs); err != nil {
 		errs = append(errs, err)
 	}
@@ -117,6 +101,45 @@ func (c Config) readHeaderTimeout() time.Duration {
 	return positiveOr(c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 }
 func (c Config) idleTimeout() time.Duration { return positiveOr(c.IdleTimeout, DefaultIdleTimeout) }
+
+// connectionLimits checks the settings both proxy modes share: none may
+// be negative (zero means the default).
+func connectionLimits(upstreamTimeout, dialTimeout, readHeaderTimeout, idleTimeout time.Duration, maxIdleConns int, maxBodyBytes int64) []error {
+	var errs []error
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"upstream-timeout", upstreamTimeout},
+		{"dial-timeout", dialTimeout},
+		{"read-header-timeout", readHeaderTimeout},
+		{"idle-timeout", idleTimeout},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%q: must not be negative, got %v", d.key, d.v))
+		}
+	}
+	if maxIdleConns < 0 {
+		errs = append(errs, fmt.Errorf(`"max-idle-conns": must not be negative, got %d`, maxIdleConns))
+	}
+	if maxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf(`"max-body-bytes": must not be negative, got %d`, maxBodyBytes))
+	}
+	return errs
+}
+
+// newOptions applies opts over the defaults, and defaults a nil logger to
+// one that discards.
+func newOptions(logger *slog.Logger, opts []Option) (options, *slog.Logger) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	o := options{now: time.Now, retryAfter: DefaultRetryAfter}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o, logger
+}
 
 // positiveOr is the one place a zero (unset) setting becomes its default.
 func positiveOr[T int | int64 | time.Duration](v, def T) T {

@@ -99,13 +99,7 @@ func NewForward(cfg ForwardConfig, certs CertMinter, rec Recorder, logger *slog.
 	}
 	allow, _ := parseAllowHosts(cfg.AllowHosts) // Validate accepted them
 	clients, _ := parseMatchers("client", cfg.Clients)
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	o := options{now: time.Now, retryAfter: DefaultRetryAfter}
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o, logger := newOptions(logger, opts)
 	tr, err := newForwardTransport(cfg, allow)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)

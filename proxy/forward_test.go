@@ -25,6 +25,7 @@ import (
 
 	"github.com/scimtrail/scimtrail/proxy"
 	"github.com/scimtrail/scimtrail/proxy/ca"
+	"github.com/scimtrail/scimtrail/proxy/ca/catest"
 	"github.com/scimtrail/scimtrail/schema"
 )
 
@@ -93,18 +94,7 @@ const hrToken = "hr-sync-token-0123456789"
 
 func startForward(t *testing.T, cfg proxy.ForwardConfig, rec proxy.Recorder, opts ...proxy.Option) *egress {
 	t.Helper()
-	certPEM, keyPEM, err := ca.Create(ca.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	authority, err := ca.New(pair, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	authority, pool, _ := catest.New(t, ca.CreateOptions{}, nil)
 	if cfg.Clients == nil {
 		sum := sha256.Sum256([]byte(hrToken))
 		cfg.Clients = []string{"hr-sync=token-sha256:" + hex.EncodeToString(sum[:])}
@@ -118,8 +108,6 @@ func startForward(t *testing.T, cfg proxy.ForwardConfig, rec proxy.Recorder, opt
 		srv.Close()
 		fwd.Transport().CloseIdleConnections()
 	})
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
 	u, _ := url.Parse(srv.URL)
 	return &egress{url: u, caPool: pool, fwd: fwd}
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/scimtrail/scimtrail/proxy"
 	"github.com/scimtrail/scimtrail/proxy/ca"
+	"github.com/scimtrail/scimtrail/proxy/ca/catest"
 	"github.com/scimtrail/scimtrail/scim"
 )
 
@@ -32,18 +32,7 @@ func startForwardServer(t *testing.T, cfg proxy.ForwardConfig, rec proxy.Recorde
 		logs = io.Discard
 	}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	certPEM, keyPEM, err := ca.Create(ca.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	authority, err := ca.New(pair, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	authority, pool, _ := catest.New(t, ca.CreateOptions{}, nil)
 	fwd, err := proxy.NewForward(cfg, authority, rec, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -55,10 +44,8 @@ func startForwardServer(t *testing.T, cfg proxy.ForwardConfig, rec proxy.Recorde
 		srv.Close()
 		fwd.Transport().CloseIdleConnections()
 	})
-	e := &egress{fwd: fwd}
+	e := &egress{fwd: fwd, caPool: pool}
 	e.url, _ = url.Parse(srv.URL)
-	e.caPool = x509.NewCertPool()
-	e.caPool.AppendCertsFromPEM(certPEM)
 	return e
 }
 
@@ -409,12 +396,7 @@ func TestProxy_TunnelRequestHeadersAreBounded(t *testing.T) {
 func TestProxy_ListenerShutdownEndsTunnels(t *testing.T) {
 	v := newVendor(t)
 	rec := newRecorder()
-	certPEM, keyPEM, err := ca.Create(ca.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, _ := tls.X509KeyPair(certPEM, keyPEM)
-	authority, _ := ca.New(pair, nil)
+	authority, pool, _ := catest.New(t, ca.CreateOptions{}, nil)
 	cfg := proxy.ForwardConfig{AllowHosts: []string{v.host()}, UpstreamCAFile: v.caFile}
 	fwd, err := proxy.NewForward(cfg, authority, rec, nil)
 	if err != nil {
@@ -427,8 +409,7 @@ func TestProxy_ListenerShutdownEndsTunnels(t *testing.T) {
 	srv := proxy.NewForwardServer(cfg, fwd, nil)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close(); fwd.Transport().CloseIdleConnections() })
-	e := &egress{fwd: fwd, caPool: x509.NewCertPool()}
-	e.caPool.AppendCertsFromPEM(certPEM)
+	e := &egress{fwd: fwd, caPool: pool}
 	e.url = &url.URL{Scheme: "http", Host: ln.Addr().String()}
 
 	tc := tunnel(t, e, v.host())

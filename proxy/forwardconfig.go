@@ -63,25 +63,8 @@ func (c ForwardConfig) Validate() error {
 	if _, err := parseMatchers("client", c.Clients); err != nil {
 		errs = append(errs, err)
 	}
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{
-		{"upstream-timeout", c.UpstreamTimeout},
-		{"dial-timeout", c.DialTimeout},
-		{"read-header-timeout", c.ReadHeaderTimeout},
-		{"idle-timeout", c.IdleTimeout},
-	} {
-		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%q: must not be negative, got %v", d.key, d.v))
-		}
-	}
-	if c.MaxIdleConns < 0 {
-		errs = append(errs, fmt.Errorf(`"max-idle-conns": must not be negative, got %d`, c.MaxIdleConns))
-	}
-	if c.MaxBodyBytes < 0 {
-		errs = append(errs, fmt.Errorf(`"max-body-bytes": must not be negative, got %d`, c.MaxBodyBytes))
-	}
+	errs = append(errs, connectionLimits(c.UpstreamTimeout, c.DialTimeout, c.ReadHeaderTimeout, c.IdleTimeout,
+		c.MaxIdleConns, c.MaxBodyBytes)...)
 	return errors.Join(errs...)
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -25,6 +24,7 @@ import (
 	"github.com/scimtrail/scimtrail/internal/scimtest"
 	"github.com/scimtrail/scimtrail/proxy"
 	"github.com/scimtrail/scimtrail/proxy/ca"
+	"github.com/scimtrail/scimtrail/proxy/ca/catest"
 	"github.com/scimtrail/scimtrail/schema"
 	"github.com/scimtrail/scimtrail/scim"
 )
@@ -142,15 +142,7 @@ func throughProxy(t *testing.T, mode string, c scimtest.GoldenCase) map[string]a
 		t.Cleanup(srv.Close)
 		vendorCA := filepath.Join(t.TempDir(), "vendor.pem")
 		os.WriteFile(vendorCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
-		certPEM, keyPEM, err := ca.Create(ca.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		pair, _ := tls.X509KeyPair(certPEM, keyPEM)
-		authority, err := ca.New(pair, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		authority, pool, _ := catest.New(t, ca.CreateOptions{}, nil)
 		host := strings.TrimPrefix(srv.URL, "https://")
 		cfg := proxy.ForwardConfig{AllowHosts: []string{host}, UpstreamCAFile: vendorCA, Clients: []string{}}
 		if matcher != "" {
@@ -162,8 +154,6 @@ func throughProxy(t *testing.T, mode string, c scimtest.GoldenCase) map[string]a
 		}
 		front := httptest.NewServer(fp)
 		t.Cleanup(front.Close)
-		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(certPEM)
 		u, _ := url.Parse(front.URL)
 		client = &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(u), TLSClientConfig: &tls.Config{RootCAs: pool}}}
 		base = srv.URL

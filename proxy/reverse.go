@@ -133,13 +133,7 @@ func NewReverse(cfg Config, rec Recorder, logger *slog.Logger, opts ...Option) (
 	upstream, _ := parseUpstream(cfg.Upstream)
 	idps, _ := ParseIdPs(cfg.IdPs)
 	trusted, _ := parseTrustedProxies(cfg.TrustedProxies)
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	o := options{now: time.Now, retryAfter: DefaultRetryAfter}
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o, logger := newOptions(logger, opts)
 	t, err := newTransport(cfg, upstream)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)

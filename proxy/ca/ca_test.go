@@ -12,24 +12,12 @@ import (
 	"time"
 
 	"github.com/scimtrail/scimtrail/proxy/ca"
+	"github.com/scimtrail/scimtrail/proxy/ca/catest"
 )
 
 func newAuthority(t *testing.T, opts ca.CreateOptions, now func() time.Time) (*ca.Authority, *x509.CertPool) {
 	t.Helper()
-	certPEM, keyPEM, err := ca.Create(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := ca.New(pair, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
+	a, pool, _ := catest.New(t, opts, now)
 	return a, pool
 }
 
