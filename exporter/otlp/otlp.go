@@ -61,7 +61,7 @@ type Exporter struct {
 	res   schema.Resource
 	log   *slog.Logger
 	send  sender
-	max   int
+	max   int // bytes per request: MaxBatchBytes, or less once the receiver refused more
 	sizer plog.ProtoMarshaler
 
 	rejected prometheus.Counter
@@ -203,6 +203,14 @@ func (e *Exporter) export(ctx context.Context, ld plog.Logs, recs []schema.Recor
 		return fmt.Errorf("otlp: export %d records to %s: %w", len(recs), e.Endpoint(), err)
 	case len(recs) > 1:
 		e.splits.WithLabelValues("receiver_limit").Inc()
+		// Learn the receiver's limit: later batches are cut below what
+		// it refused, rather than probing it again (a slow receiver's
+		// refusals could otherwise eat the export's time on every retry).
+		if refused := e.sizer.LogsSize(ld); refused/2 < e.max {
+			e.max = max(refused/2, 1)
+			e.log.Info("otlp: the receiver refused a request as too large; later requests stay under half its size",
+				"refused_bytes", refused, "max_batch_bytes", e.max)
+		}
 		half := len(recs) / 2
 		for _, part := range [][]schema.Record{recs[:half], recs[half:]} {
 			if err := e.export(ctx, schema.NewLogs(e.res, part), part); err != nil {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -397,5 +398,44 @@ func TestExport_ReceiverMessagesNeverCarryOurHeaderValues(t *testing.T) {
 				t.Errorf("partial success log: %s", logs.String())
 			}
 		})
+	}
+}
+
+// After a receiver refused a request as too large, later batches are cut
+// below it at once: the receiver is not probed again on every export.
+func TestExport_LearnsTheReceiversLimit(t *testing.T) {
+	const limit = 250 << 10
+	var mu sync.Mutex
+	refused := 0
+	rcv := otlptest.NewHTTP(t, otlptest.WithRefuse(func(_ int, req otlptest.Request) *otlptest.Refusal {
+		if req.Size > limit {
+			mu.Lock()
+			refused++
+			mu.Unlock()
+			return &otlptest.Refusal{Status: http.StatusRequestEntityTooLarge}
+		}
+		return nil
+	}))
+	e := newExporter(t, otlp.Config{Endpoint: rcv.Endpoint(), Compression: otlp.CompressionNone}, nil)
+	if err := e.Export(context.Background(), records(8, 100<<10)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	first := refused
+	refused = 0
+	mu.Unlock()
+	if first == 0 {
+		t.Fatal("the first export was never refused: the test proves nothing")
+	}
+	if err := e.Export(context.Background(), records(8, 100<<10)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if refused != 0 {
+		t.Errorf("the second export was refused %d times: the limit was not learned", refused)
+	}
+	if n := len(rcv.Records()); n != 16 {
+		t.Errorf("%d records arrived, want 16", n)
 	}
 }
