@@ -379,8 +379,14 @@ func parseProxyConfig(args []string, fs *flag.FlagSet, c *config) error {
 		}
 	}
 	c.Audit.DisableLookup = !c.Lookup
+	insecure, insecureSet := c.OTLP.TLS.Insecure, false
+	fs.Visit(func(f *flag.Flag) { insecureSet = insecureSet || f.Name == "otlp-insecure" })
 	if err := c.OTLP.ApplyEnv(os.Getenv); err != nil {
 		return err
+	}
+	if insecureSet {
+		// A false given as a flag or in the file is a choice, not unset.
+		c.OTLP.TLS.Insecure = insecure
 	}
 	var err error
 	if c.ServiceName, c.ResourceAttributes, err = otlp.ResourceFromEnv(os.Getenv); err != nil {

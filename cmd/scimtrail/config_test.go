@@ -210,3 +210,22 @@ func TestConfigCheck_AcceptsAValidFileWithoutStarting(t *testing.T) {
 		t.Fatalf("config without check: status %d, want 2", code)
 	}
 }
+
+// Flags win over the OTEL_* variables, a false too.
+func TestConfig_OTLPInsecureFalseFlagWinsOverTheVariable(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+	c, err := parseArgs(t, "--upstream", "http://127.0.0.1:9000", "--otlp-endpoint", "collector:4317", "--otlp-protocol", "grpc", "--otlp-insecure=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OTLP.TLS.Insecure {
+		t.Error("--otlp-insecure=false lost to OTEL_EXPORTER_OTLP_INSECURE=true")
+	}
+	c, err = parseArgs(t, "--upstream", "http://127.0.0.1:9000", "--otlp-endpoint", "collector:4317", "--otlp-protocol", "grpc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.OTLP.TLS.Insecure {
+		t.Error("without the flag, OTEL_EXPORTER_OTLP_INSECURE=true was not applied")
+	}
+}
