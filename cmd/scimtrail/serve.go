@@ -208,9 +208,10 @@ func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Regi
 		return nil, fmt.Errorf("listen %s: %w", c.listen(), err)
 	}
 	st.proxyAddr = ln.Addr().String()
-	st.server = proxy.NewServer(c.Proxy, handler, logger)
 	if c.Egress {
 		st.server = proxy.NewForwardServer(c.Forward, handler, logger)
+	} else {
+		st.server = proxy.NewServer(c.Proxy, handler, logger)
 	}
 	if c.TLSCert != "" {
 		// Loaded here, not in ServeTLS, so a bad pair fails start-up
