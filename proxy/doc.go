@@ -41,7 +41,8 @@
 //     transport, which skips verification, is replaced.
 //   - The same method and upgrade rules as the reverse proxy apply, and
 //     the same Recorder receives the exchange (Direction egress,
-//     Destination the host), held until recorded.
+//     Destination the host), held until recorded; with a TracerProvider
+//     each request gets a Server span, as in the reverse mode.
 //
 // # Capture
 //

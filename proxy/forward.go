@@ -23,6 +23,11 @@ import (
 	"time"
 
 	"github.com/elazarl/goproxy"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scimtrail/scimtrail/schema"
 	"github.com/scimtrail/scimtrail/scim"
@@ -88,7 +93,8 @@ func (t *tunnel) conn() *tunnelConn {
 // NewForward builds the egress proxy for cfg, which it validates. certs
 // mints the certificates presented to clients; rec receives every
 // exchange (nil: forward without recording). Options WithAdmission,
-// WithStrictRecording and WithClock apply as to the reverse proxy;
+// WithStrictRecording, WithClock and WithTracerProvider apply as to the
+// reverse proxy;
 // responses are always held until recorded (WithRecordBeforeResponse).
 func NewForward(cfg ForwardConfig, certs CertMinter, rec Recorder, logger *slog.Logger, opts ...Option) (*Forward, error) {
 	if err := cfg.Validate(); err != nil {
@@ -107,7 +113,7 @@ func NewForward(cfg ForwardConfig, certs CertMinter, rec Recorder, logger *slog.
 	f := &Forward{
 		allow: allow, certs: certs, transport: tr, rec: rec, clients: clients,
 		maxBody: cfg.maxBodyBytes(), now: o.now, logger: logger, opts: o,
-		tracing:   newTracing(nil, "", 0),
+		tracing:   newTracing(o.tracerProvider, "", 0),
 		firstRead: cfg.listener().readHeaderTimeout(), idle: cfg.listener().idleTimeout(),
 	}
 	gp := goproxy.NewProxyHttpServer()
@@ -535,6 +541,10 @@ func (f *Forward) roundTrip(r *http.Request, target string) *http.Response {
 		writeSCIMError(rec, http.StatusServiceUnavailable, "audit trail cannot record this request now; retry later")
 		return rec.response(r)
 	}
+	var span trace.Span
+	if f.tracing.tracer != nil {
+		r, span = f.startSpan(r, target)
+	}
 	ex := &scim.Exchange{
 		Start:       f.now(),
 		IdPName:     f.clients.Identify(r),
@@ -569,7 +579,7 @@ func (f *Forward) roundTrip(r *http.Request, target string) *http.Response {
 	if err != nil {
 		resp = f.failure(r, ex, err)
 	}
-	c := &exchangeCapture{f: f, ex: ex, r: r, body: body, fetch: fetch, base: base, authorization: authorization}
+	c := &exchangeCapture{f: f, ex: ex, r: r, body: body, fetch: fetch, base: base, authorization: authorization, span: span}
 	return c.hold(resp)
 }
 
@@ -618,6 +628,7 @@ func displayHost(target, scheme string) string {
 
 // exchangeCapture completes one exchange from the destination's answer.
 type exchangeCapture struct {
+	span          trace.Span // nil without tracing; ended with the record
 	f             *Forward
 	ex            *scim.Exchange
 	r             *http.Request
@@ -708,6 +719,9 @@ func (c *exchangeCapture) finish(resp *http.Response, data []byte, truncated, ab
 	ex.ResponseBody = scrubCredentials(ex.ResponseBody, c.authorization)
 	if aborted {
 		ex.Notes = append(ex.Notes, "exchange aborted: the response was cut off (destination or client connection failed)")
+	}
+	if c.span != nil {
+		defer endEgressSpan(c.span, ex)
 	}
 	ctx, cancel := context.WithTimeout(c.base, recordTimeout)
 	defer cancel()
@@ -847,4 +861,41 @@ func (f *Forward) fetchFunc(scheme, target string, authorization []string) scim.
 		}
 		return readFetched(f.transport, req, f.maxBody)
 	}
+}
+
+// startSpan starts the Server span of an egress request, a child of the
+// client's traceparent, and puts its context in the request's context and
+// in the traceparent the destination gets.
+func (f *Forward) startSpan(r *http.Request, target string) (*http.Request, trace.Span) {
+	ctx := f.tracing.propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	path := r.URL.EscapedPath()
+	ep := scim.ParseEndpoint(path)
+	attrs := []attribute.KeyValue{
+		semconv.HTTPRequestMethodKey.String(r.Method),
+		semconv.URLPath(path),
+		attrIdPName.String(f.clients.Identify(r)),
+	}
+	if ep.ResourceType != "" {
+		attrs = append(attrs, attrResourceType.String(ep.ResourceType))
+	}
+	if host, port, err := net.SplitHostPort(target); err == nil {
+		n, _ := strconv.Atoi(port)
+		attrs = append(attrs, semconv.ServerAddress(host), semconv.ServerPort(n))
+	}
+	ctx, span := f.tracing.tracer.Start(ctx, spanName(r.Method, path, ep),
+		trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+	r = r.WithContext(ctx)
+	f.tracing.inject(ctx, r.Header)
+	return r, span
+}
+
+// endEgressSpan ends an egress request's span with its status: an error
+// for a 5xx (the proxy's own 502/504 included), as the reverse proxy's.
+func endEgressSpan(span trace.Span, ex *scim.Exchange) {
+	span.SetAttributes(semconv.HTTPResponseStatusCode(ex.StatusCode))
+	if ex.StatusCode >= 500 {
+		span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(ex.StatusCode)))
+		span.SetStatus(otelcodes.Error, "")
+	}
+	span.End()
 }

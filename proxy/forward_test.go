@@ -385,3 +385,41 @@ func TestForwardConfig_Validate(t *testing.T) {
 		t.Errorf("bad client matcher: %v", err)
 	}
 }
+
+// With a TracerProvider, an egress request gets a Server span continuing
+// the client's trace, the destination gets that span as its parent, and
+// the exchange names it.
+func TestForward_SpansContinueTheClientsTrace(t *testing.T) {
+	const traceID, caller = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	v := newVendor(t)
+	rec := newRecorder()
+	tp, spans := newTracerProvider(t)
+	e := startForward(t, proxy.ForwardConfig{AllowHosts: []string{v.host()}, UpstreamCAFile: v.caFile}, rec, proxy.WithTracerProvider(tp))
+	req, _ := http.NewRequest(http.MethodPost, "https://"+v.host()+"/scim/v2/Users", strings.NewReader(`{"userName":"x"}`))
+	req.Header.Set("Authorization", "Bearer "+hrToken)
+	req.Header.Set("Traceparent", "00-"+traceID+"-"+caller+"-01")
+	resp, err := e.client(t, e.caPool).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sp := spans.next(t)
+	ours := sp.SpanContext().SpanID().String()
+	if sp.SpanContext().TraceID().String() != traceID || sp.Parent().SpanID().String() != caller || sp.Name() != "POST /Users" {
+		t.Errorf("span %q trace %s parent %s", sp.Name(), sp.SpanContext().TraceID(), sp.Parent().SpanID())
+	}
+	if got := v.requests()[0].header.Get("Traceparent"); got != "00-"+traceID+"-"+ours+"-01" {
+		t.Errorf("the destination got traceparent %q, want scimtrail's span %s as parent", got, ours)
+	}
+	if ex := rec.next(t); ex.TraceID != traceID || ex.SpanID != ours {
+		t.Errorf("exchange trace %s span %s", ex.TraceID, ex.SpanID)
+	}
+	attrs := map[string]string{}
+	for _, a := range sp.Attributes() {
+		attrs[string(a.Key)] = a.Value.Emit()
+	}
+	host, _, _ := net.SplitHostPort(v.host())
+	if attrs["http.response.status_code"] != "201" || attrs["scim.idp_name"] != "hr-sync" || attrs["server.address"] != host {
+		t.Errorf("span attributes %v", attrs)
+	}
+}

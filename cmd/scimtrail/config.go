@@ -154,9 +154,6 @@ func (c config) validate() error {
 		if c.CACert == "" || c.CAKey == "" {
 			errs = append(errs, errors.New(`requires "ca-cert" and "ca-key" (scimtrail ca create makes them)`))
 		}
-		if c.OTLPTraces {
-			errs = append(errs, errors.New(`"otlp-traces" is for the reverse proxy; the egress proxy passes traceparent through unchanged`))
-		}
 	} else {
 		errs = append(errs, c.Proxy.Validate())
 	}
