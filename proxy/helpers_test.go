@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"log"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scimtrail/scimtrail/internal/logtest"
 
 	"github.com/scimtrail/scimtrail/proxy"
 	"github.com/scimtrail/scimtrail/scim"
@@ -89,23 +90,8 @@ func stepClock(start time.Time, step time.Duration) func() time.Time {
 	}
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for the logger's goroutines.
+type syncBuffer = logtest.Buffer
 
 // startUpstream runs h as the SCIM service.
 func startUpstream(t *testing.T, h http.HandlerFunc) *httptest.Server {

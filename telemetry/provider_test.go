@@ -1,7 +1,6 @@
 package telemetry_test
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/x509"
@@ -16,9 +15,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/scimtrail/scimtrail/internal/logtest"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -369,23 +369,8 @@ func TestNewTracerProvider_RefusesInvalidConfig(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the exporter's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for the logger's goroutines.
+type syncBuffer = logtest.Buffer
 
 // A receiver whose certificate nobody trusts gets nothing: TLS is verified
 // with the system roots when no CA file is given. The failure goes to the

@@ -15,9 +15,10 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/scimtrail/scimtrail/internal/logtest"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -453,23 +454,8 @@ func assertUniqueOrderedIDs(t *testing.T, recs []schema.Record) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for the logger's goroutines.
+type syncBuffer = logtest.Buffer
 
 func mustRead(t *testing.T, path string) []byte {
 	t.Helper()
