@@ -44,6 +44,7 @@ const (
 	attrResourceType   = AttrPrefix + "resource_type"
 	attrUserEmail      = AttrPrefix + "user_email"
 	attrUserName       = AttrPrefix + "user_name"
+	attrUserDisplay    = AttrPrefix + "user_display_name"
 	attrGroupName      = AttrPrefix + "group_name"
 	attrResourceID     = AttrPrefix + "resource_id"
 	attrIdPResourceID  = AttrPrefix + "idp_resource_id"
@@ -65,6 +66,7 @@ const (
 	attrMembersAdded   = AttrPrefix + "members_added"
 	attrMembersRemoved = AttrPrefix + "members_removed"
 	attrChanges        = AttrPrefix + "changes"
+	attrNoOp           = AttrPrefix + "no_op"
 	attrEvents         = AttrPrefix + "events"
 	attrNotes          = AttrPrefix + "notes"
 )
@@ -73,6 +75,7 @@ const (
 const (
 	changeOp        = "op"
 	changeAttribute = "attribute"
+	changeOld       = "old"
 	changeNew       = "new"
 )
 
@@ -124,10 +127,12 @@ func NewLogs(res Resource, recs []Record) plog.Logs {
 //   - TraceID and SpanID are the record's trace_id and span_id, when set.
 //   - Attribute "scim.<key>" holds every other JSON key of the record, left
 //     out exactly when encoding/json's omitempty leaves the key out; strings
-//     are strings, status_code an int, duration_ms a double, active and
-//     body_truncated bools, timestamp an RFC 3339 string, the lists string
-//     arrays and changes an array of maps {op, attribute, new}, new being
-//     the JSON value as a string. AttrSchemaVersion holds Version.
+//     are strings, status_code an int, duration_ms a double, active,
+//     body_truncated and no_op bools, timestamp an RFC 3339 string, the
+//     lists string arrays and changes an array of maps {op, attribute, old,
+//     new}, old and new being JSON values as strings (so a value keeps its
+//     JSON type, and a consumer need not guess it from the attribute's).
+//     AttrSchemaVersion holds Version.
 //   - The OpenTelemetry semantic-convention keys repeat what tools search
 //     by: http.request.method, http.response.status_code, url.path, and when
 //     set url.query, user_agent.original, client.address, user.email.
@@ -169,7 +174,7 @@ func putLogRecord(lr plog.LogRecord, r *Record) {
 	}
 
 	a := lr.Attributes()
-	a.EnsureCapacity(36)
+	a.EnsureCapacity(38)
 	a.PutStr(AttrSchemaVersion, Version)
 	// Keys without omitempty in Record's JSON are always present.
 	a.PutStr(attrID, r.ID)
@@ -179,6 +184,7 @@ func putLogRecord(lr plog.LogRecord, r *Record) {
 	a.PutStr(attrResourceType, r.ResourceType)
 	putStrIf(a, attrUserEmail, r.UserEmail)
 	putStrIf(a, attrUserName, r.UserName)
+	putStrIf(a, attrUserDisplay, r.UserDisplayName)
 	putStrIf(a, attrGroupName, r.GroupName)
 	putStrIf(a, attrResourceID, r.ResourceID)
 	putStrIf(a, attrIdPResourceID, r.IdPResourceID)
@@ -203,17 +209,9 @@ func putLogRecord(lr plog.LogRecord, r *Record) {
 	}
 	putStrsIf(a, attrMembersAdded, r.MembersAdded)
 	putStrsIf(a, attrMembersRemoved, r.MembersRemoved)
-	if len(r.Changes) > 0 {
-		s := a.PutEmptySlice(attrChanges)
-		s.EnsureCapacity(len(r.Changes))
-		for _, c := range r.Changes {
-			m := s.AppendEmpty().SetEmptyMap()
-			m.PutStr(changeOp, c.Op)
-			m.PutStr(changeAttribute, c.Attribute)
-			if len(c.New) > 0 {
-				m.PutStr(changeNew, string(c.New))
-			}
-		}
+	putChanges(a, r.Changes)
+	if r.NoOp {
+		a.PutBool(attrNoOp, true)
 	}
 	putStrsIf(a, attrEvents, r.Events)
 	putStrsIf(a, attrNotes, r.Notes)
@@ -228,6 +226,23 @@ func putLogRecord(lr plog.LogRecord, r *Record) {
 	putStrIf(a, "client.address", r.ClientIP)
 	putStrIf(a, "user.email", r.UserEmail)
 	putStrIf(a, "server.address", hostOf(r.DestinationHost))
+}
+
+// putChanges writes changes as an array of maps, each key left out exactly
+// when Change's omitempty leaves it out.
+func putChanges(a pcommon.Map, cs []Change) {
+	if len(cs) == 0 {
+		return
+	}
+	s := a.PutEmptySlice(attrChanges)
+	s.EnsureCapacity(len(cs))
+	for _, c := range cs {
+		m := s.AppendEmpty().SetEmptyMap()
+		m.PutStr(changeOp, c.Op)
+		m.PutStr(changeAttribute, c.Attribute)
+		putStrIf(m, changeOld, string(c.Old))
+		putStrIf(m, changeNew, string(c.New))
+	}
 }
 
 // hostOf drops the port of a host:port.
@@ -346,6 +361,7 @@ func recordFromLogRecord(lr plog.LogRecord) (Record, error) {
 	r.ResourceType = a.str(attrResourceType)
 	r.UserEmail = a.str(attrUserEmail)
 	r.UserName = a.str(attrUserName)
+	r.UserDisplayName = a.str(attrUserDisplay)
 	r.GroupName = a.str(attrGroupName)
 	r.ResourceID = a.str(attrResourceID)
 	r.IdPResourceID = a.str(attrIdPResourceID)
@@ -375,6 +391,7 @@ func recordFromLogRecord(lr plog.LogRecord) (Record, error) {
 	r.MembersAdded = a.strs(attrMembersAdded)
 	r.MembersRemoved = a.strs(attrMembersRemoved)
 	r.Changes = a.changes(attrChanges)
+	r.NoOp = a.bool(attrNoOp)
 	r.Events = a.strs(attrEvents)
 	r.Notes = a.strs(attrNotes)
 	return r, a.err
@@ -466,6 +483,15 @@ func (a *attrReader) strs(k string) []string {
 	return out
 }
 
+// rawJSON returns nil for an absent key, as encoding/json leaves a nil
+// RawMessage for a key omitempty left out.
+func (a *attrReader) rawJSON(k string) json.RawMessage {
+	if s := a.str(k); s != "" {
+		return json.RawMessage(s)
+	}
+	return nil
+}
+
 func (a *attrReader) changes(k string) []Change {
 	v, ok := a.get(k, pcommon.ValueTypeSlice)
 	if !ok || v.Slice().Len() == 0 {
@@ -482,13 +508,8 @@ func (a *attrReader) changes(k string) []Change {
 		c := attrReader{m: e.Map()}
 		out[i].Op = c.str(changeOp)
 		out[i].Attribute = c.str(changeAttribute)
-		if n, ok := c.m.Get(changeNew); ok {
-			if n.Type() != pcommon.ValueTypeStr {
-				c.fail(changeNew, n, "Str")
-			} else {
-				out[i].New = json.RawMessage(n.Str())
-			}
-		}
+		out[i].Old = c.rawJSON(changeOld)
+		out[i].New = c.rawJSON(changeNew)
 		if c.err != nil {
 			if a.err == nil {
 				a.err = fmt.Errorf("%s[%d]: %w", k, i, c.err)

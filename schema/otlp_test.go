@@ -28,6 +28,7 @@ func fullRecord() schema.Record {
 		ResourceType:    schema.ResourceUser,
 		UserEmail:       "bjensen@example.com",
 		UserName:        "bjensen",
+		UserDisplayName: "Barbara \"Babs\" Jensen",
 		GroupName:       "R&D <eng>",
 		ResourceID:      "2819c223-7f76-453a-919d-413861904646",
 		IdPResourceID:   "00u1abcd",
@@ -50,11 +51,13 @@ func fullRecord() schema.Record {
 		MembersAdded:    []string{"u1", "u2"},
 		MembersRemoved:  []string{"u3"},
 		Changes: []schema.Change{
-			{Op: "replace", Attribute: "active", New: json.RawMessage(`true`)},
+			{Op: "replace", Attribute: "active", Old: json.RawMessage(`false`), New: json.RawMessage(`true`)},
 			{Op: "add", Attribute: "emails", New: json.RawMessage(`[{"value":"b@example.com","primary":true}]`)},
 			{Op: "replace", Attribute: "name.givenName", New: json.RawMessage(`"Barbara"`)},
 			{Op: "remove", Attribute: `members[value eq "u3"]`},
+			{Op: "remove", Attribute: "externalId", Old: json.RawMessage(`"00u1old"`)},
 		},
+		NoOp:   true,
 		Events: []string{"user.updated", "user.reactivated"},
 		Notes:  []string{"line one\nline two", "identity unknown"},
 	}
@@ -152,7 +155,11 @@ func TestOTLP_RoundTripIsLossless(t *testing.T) {
 	zeroActive.ID = "01936f3e-8b7a-7cc4-9c39-5b8e2f6f2a12"
 	zeroActive.Active = &inactive // a false *bool must not read back as nil
 	zeroActive.ResourceType = schema.ResourceGroup
-	want := []schema.Record{fullRecord(), minimalRecord(), zeroActive}
+	// A no-op: no changes, no events, only the flag says what happened.
+	noOp := minimalRecord()
+	noOp.ID = "01936f3e-8b7a-7cc4-9c39-5b8e2f6f2a13"
+	noOp.Action, noOp.ResourceType, noOp.UserDisplayName, noOp.NoOp = "PATCH", schema.ResourceUser, "Ann Smith", true
+	want := []schema.Record{fullRecord(), minimalRecord(), zeroActive, noOp}
 
 	wire, err := plogotlp.NewExportRequestFromLogs(schema.NewLogs(schema.Resource{}, want)).MarshalProto()
 	if err != nil {
@@ -231,11 +238,14 @@ func TestOTLP_Mapping(t *testing.T) {
 		"user.email":                rec.UserEmail,
 		"server.address":            "api.vendor.example",
 		"scim.direction":            "egress",
+		"scim.no_op":                true,
+		"scim.user_display_name":    `Barbara "Babs" Jensen`,
 		"scim.changes": []any{
-			map[string]any{"op": "replace", "attribute": "active", "new": "true"},
+			map[string]any{"op": "replace", "attribute": "active", "old": "false", "new": "true"},
 			map[string]any{"op": "add", "attribute": "emails", "new": `[{"value":"b@example.com","primary":true}]`},
 			map[string]any{"op": "replace", "attribute": "name.givenName", "new": `"Barbara"`},
 			map[string]any{"op": "remove", "attribute": `members[value eq "u3"]`},
+			map[string]any{"op": "remove", "attribute": "externalId", "old": `"00u1old"`},
 		},
 	}
 	for k, want := range typed {
@@ -318,6 +328,17 @@ func TestRecordsFromLogs_RefusesWhatItCannotRead(t *testing.T) {
 				v.Slice().At(0).Map().PutInt("op", 1)
 			},
 			`scim.changes[0]: attribute "op" is Int, want Str`,
+		},
+		"change old not a string": {
+			func(lr plog.LogRecord) {
+				v, _ := lr.Attributes().Get("scim.changes")
+				v.Slice().At(0).Map().PutBool("old", false)
+			},
+			`scim.changes[0]: attribute "old" is Bool, want Str`,
+		},
+		"no_op not a bool": {
+			func(lr plog.LogRecord) { lr.Attributes().PutStr("scim.no_op", "true") },
+			`attribute "scim.no_op" is Str, want Bool`,
 		},
 		"body not a string": {
 			func(lr plog.LogRecord) { lr.Body().SetInt(1) },

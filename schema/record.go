@@ -56,6 +56,11 @@ type Record struct {
 	UserEmail string `json:"user_email,omitempty"`
 	// UserName is the user's SCIM userName.
 	UserName string `json:"user_name,omitempty"`
+	// UserDisplayName is the user's name as people read it (USER only):
+	// name.formatted, else name.givenName and name.familyName joined by a
+	// space, else displayName. Admins search by the name they see in the
+	// identity provider, which is seldom the userName.
+	UserDisplayName string `json:"user_display_name,omitempty"`
 	// GroupName is the group's displayName, also on PATCH/DELETE.
 	GroupName string `json:"group_name,omitempty"`
 	// ResourceID is the SCIM service's persistent id of the resource.
@@ -104,29 +109,56 @@ type Record struct {
 	// POST/PUT/PATCH added or removed.
 	MembersAdded   []string `json:"members_added,omitempty"`
 	MembersRemoved []string `json:"members_removed,omitempty"`
-	// Changes lists the attribute changes the request asked for, in
-	// request order, with secret values redacted.
+	// Changes lists what the request changed, in request order, secret
+	// values redacted. For a successful PUT or PATCH it is one entry per
+	// attribute that changed: the attributes scimtrail tracks (userName,
+	// name, emails, displayName, externalId, active) compared before and
+	// after, with Old and New, when the state before was known; any other
+	// attribute as the request set it, since its value before is not
+	// known. A failed request lists what it asked for, as asked. Group
+	// members are in MembersAdded and MembersRemoved instead.
 	Changes []Change `json:"changes,omitempty"`
+	// NoOp marks a successful PUT or PATCH that changed nothing scimtrail
+	// can see: the state before was known, nothing differs after it, no
+	// member came or went, and nothing was left underived (no Notes). A PUT
+	// that sent attributes scimtrail does not track is never a no-op, since
+	// whether they changed cannot be told. A no-op has no Events. Identity
+	// providers repeat updates that change nothing (Entra ID logs them as
+	// "Skipped"); NoOp lets admins filter them out.
+	NoOp bool `json:"no_op,omitempty"`
 	// Events names what happened in the terms admins search for:
 	// user.created, user.updated, user.deactivated, user.reactivated,
 	// user.deleted, group.created, group.updated, group.renamed,
-	// group.member_added, group.member_removed, group.deleted.
-	// Empty for reads and for failed requests.
+	// group.member_added, group.member_removed, group.deleted. They follow
+	// the effective values: deactivating a user already inactive is not
+	// user.deactivated. Empty for reads, failed requests and no-ops.
 	Events []string `json:"events,omitempty"`
 	// Notes says what could not be derived and why (malformed JSON, body
 	// truncated, identity unknown…). Empty when everything was derived.
 	Notes []string `json:"notes,omitempty"`
 }
 
-// Change is one attribute change asked for by a request.
+// Change is one attribute change of a request.
 type Change struct {
-	// Op is the SCIM PATCH operation, lower case: add, replace or remove.
-	// PUT and POST yield replace.
+	// Op is add, replace or remove. For an attribute compared before and
+	// after, it says which of Old and New there are: replace both, add New
+	// only, remove Old only. Otherwise it is the SCIM PATCH operation as
+	// sent, lower case (PUT and POST yield replace).
 	Op string `json:"op"`
-	// Attribute is the attribute path as the request named it (e.g.
-	// "active", "name.givenName", `emails[type eq "work"].value`); for a
+	// Attribute names the attribute. A compared attribute has its SCIM
+	// name: userName, name (the user's name as UserDisplayName shows it),
+	// emails (the primary e-mail address, not the list), displayName,
+	// externalId or active. Any other is the path as the request named it (e.g.
+	// "title", "name.middleName", `emails[type eq "home"].value`); for a
 	// path-less operation, the member name of its value.
 	Attribute string `json:"attribute"`
-	// New is the value the request set, as JSON; absent for remove.
+	// Old is the value before the request, as JSON, for a compared
+	// attribute whose value before was known and not empty. It comes from
+	// what scimtrail knew of the resource, which never holds a secret.
+	Old json.RawMessage `json:"old,omitempty"`
+	// New is the value after the request (a compared attribute) or the
+	// value the request set, as JSON; absent when the attribute was
+	// removed. A compared active is a JSON boolean even when the identity
+	// provider sent the string "False".
 	New json.RawMessage `json:"new,omitempty"`
 }

@@ -29,7 +29,7 @@ func validRecord() schema.Record {
 		Active:         &active,
 		MembersAdded:   []string{"u-1"},
 		MembersRemoved: []string{"u-2"},
-		Changes:        []schema.Change{{Op: "replace", Attribute: "displayName", New: json.RawMessage(`"Engineering"`)}},
+		Changes:        []schema.Change{{Op: "replace", Attribute: "displayName", Old: json.RawMessage(`"Eng"`), New: json.RawMessage(`"Engineering"`)}},
 		Events:         []string{"group.member_added", "group.member_removed"},
 		Notes:          []string{"n"},
 	}
@@ -58,6 +58,35 @@ func TestRecordV1_SchemaListsEveryKey(t *testing.T) {
 	}
 }
 
+// TestRecordV1_SchemaListsEveryChangeKey: the change items forbid unknown
+// keys, so a Change field the schema does not list would make every record
+// carrying it invalid.
+func TestRecordV1_SchemaListsEveryChangeKey(t *testing.T) {
+	var doc struct {
+		Properties struct {
+			Changes struct {
+				Items struct {
+					Properties map[string]json.RawMessage `json:"properties"`
+				} `json:"items"`
+			} `json:"changes"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(schema.RecordV1, &doc); err != nil {
+		t.Fatal(err)
+	}
+	props := doc.Properties.Changes.Items.Properties
+	rt := reflect.TypeFor[schema.Change]()
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		if _, ok := props[name]; !ok {
+			t.Errorf("Change key %q is missing from record.v1.json", name)
+		}
+	}
+	if len(props) != rt.NumField() {
+		t.Errorf("record.v1.json lists %d change keys, Change has %d fields", len(props), rt.NumField())
+	}
+}
+
 func TestValidator(t *testing.T) {
 	v, err := schema.NewValidator()
 	if err != nil {
@@ -69,6 +98,12 @@ func TestValidator(t *testing.T) {
 	}
 	if err := v.Validate(good); err != nil {
 		t.Fatalf("valid record refused: %v", err)
+	}
+	noOp := validRecord()
+	noOp.ResourceType, noOp.UserDisplayName, noOp.NoOp = schema.ResourceUser, "Ann Smith", true
+	noOp.Changes, noOp.Events, noOp.MembersAdded, noOp.MembersRemoved = nil, nil, nil, nil
+	if b, _ := json.Marshal(noOp); v.Validate(b) != nil {
+		t.Fatalf("no-op record refused: %v", v.Validate(b))
 	}
 	bad := map[string]func(r *schema.Record){
 		"missing id":       func(r *schema.Record) { r.ID = "" },

@@ -240,6 +240,7 @@ func (v *derivation) show(id Identity) {
 	case schema.ResourceUser:
 		rec.UserEmail = id.UserEmail()
 		rec.UserName = id.UserName
+		rec.UserDisplayName = id.UserDisplayName()
 		rec.Active = id.Active
 	case schema.ResourceGroup:
 		rec.GroupName = id.DisplayName
@@ -289,7 +290,8 @@ func (v *derivation) create() {
 // what it left out stays as known (whether the service cleared it cannot be
 // told from a 204), except a group's members, which become unknown.
 func (v *derivation) replace() {
-	asked := IdentityFromResource(v.ep.ResourceType, v.requestObject())
+	body := v.requestObject()
+	asked := IdentityFromResource(v.ep.ResourceType, body)
 	asked.ID, asked.Type = v.ep.ID, v.ep.ResourceType
 	if !v.success {
 		v.showAttempt(asked)
@@ -299,6 +301,7 @@ func (v *derivation) replace() {
 	if asked.MembersKnown {
 		d.replaceMembers(v.prior, asked.Members)
 	}
+	v.notes(d.notes)
 	next := v.prior.Overlay(asked)
 	if !asked.MembersKnown {
 		next.Members, next.MembersKnown = nil, false
@@ -306,17 +309,13 @@ func (v *derivation) replace() {
 	next = v.after(next)
 	v.show(next)
 	v.learn(next)
-	v.members(d)
+	ops, effects, untracked := v.putOperations(body)
+	// Unknown before, a PUT's tracked attributes cannot be told from its
+	// untracked ones: all of them are what it sent, none is a change.
 	if v.known {
-		v.res.Record.Changes = identityChanges(v.prior, asked)
+		v.res.Record.Changes = v.listChanges(ops, effects, next, false)
 	}
-	active := asked.Active
-	// A PUT replaces everything, but only tracked attributes can be
-	// compared: with the prior state unknown, or a user PUT that changed
-	// none of them, the resource counts as updated.
-	changes := v.res.Record.Changes
-	other := !v.known || hasOtherThanActive(changes) || (v.ep.ResourceType == schema.ResourceUser && len(changes) == 0)
-	v.updateEvents(active, next, other)
+	v.settle(d, touched(effects), next, untracked || !v.known || body == nil)
 }
 
 func (v *derivation) patch() {
@@ -325,42 +324,27 @@ func (v *derivation) patch() {
 	if o != nil {
 		var notes []string
 		ops, notes = ParseOperations(o)
-		for _, n := range notes {
-			v.note(n)
-		}
+		v.notes(notes)
 	}
-	next, d := applyOperations(v.prior, ops)
-	for _, n := range d.notes {
-		v.note(n)
-	}
-	var active *bool
-	other := false
-	for _, op := range ops {
-		attr := op.Attribute()
-		if attr == "members" && v.ep.ResourceType == schema.ResourceGroup {
-			continue
-		}
-		switch {
-		case attr == "displayname" && v.ep.ResourceType == schema.ResourceGroup && op.Op != "remove":
-			// a rename: named by updateEvents
-		case attr == "active" && op.Op != "remove":
-			if b, ok := boolValue(op.Value); ok {
-				active = &b
-			}
-		default:
-			other = true
-		}
-		v.res.Record.Changes = append(v.res.Record.Changes, v.change(op))
-	}
+	next, d, effects := applyOperations(v.prior, ops)
+	v.notes(d.notes)
 	if !v.success {
+		v.res.Record.Changes = v.listChanges(ops, effects, next, true)
 		v.showAttempt(next)
 		return
 	}
-	v.members(d)
 	next = v.after(next)
 	v.show(next)
 	v.learn(next)
-	v.updateEvents(active, next, other)
+	v.res.Record.Changes = v.listChanges(ops, effects, next, true)
+	// Without a body, what the service did cannot be told.
+	v.settle(d, touched(effects), next, o == nil)
+}
+
+func (v *derivation) notes(ns []string) {
+	for _, n := range ns {
+		v.note(n)
+	}
 }
 
 // showAttempt shows the identity of a failed request: what was known, or,
@@ -375,25 +359,59 @@ func (v *derivation) showAttempt(asked Identity) {
 	v.show(asked)
 }
 
-// updateEvents names what a successful PUT or PATCH did.
-func (v *derivation) updateEvents(active *bool, next Identity, other bool) {
-	rt := lower(v.ep.ResourceType)
-	if v.ep.ResourceType == schema.ResourceUser && active != nil {
-		wasActive := v.prior.Active == nil || *v.prior.Active
+// settle names what a successful PUT or PATCH did, once its changes are
+// listed, or marks it a no-op: the state before was known, no change is
+// listed, no member came or went, and no note says something was not
+// derived. set are the tracked attributes the request set; unsure says it
+// set what scimtrail cannot compare (or its body is missing), so it counts
+// as updated.
+func (v *derivation) settle(d memberDelta, set []string, next Identity, unsure bool) {
+	rec := &v.res.Record
+	v.members(d)
+	if v.known && !unsure && len(rec.Changes) == 0 && len(d.added) == 0 && len(d.removed) == 0 && len(rec.Notes) == 0 {
+		rec.NoOp = true
+		return
+	}
+	v.namedEvents(set, next)
+	if unsure || len(rec.Events) == 0 || slices.ContainsFunc(rec.Changes, v.unnamed) {
+		v.event(lower(v.ep.ResourceType) + ".updated")
+	}
+}
+
+// namedEvents names the changes admins search for by name, from the
+// effective values: the request set active or displayName, and the value
+// after differs from the one before.
+func (v *derivation) namedEvents(set []string, next Identity) {
+	switch v.ep.ResourceType {
+	case schema.ResourceUser:
+		if !slices.Contains(set, trackedActive) || next.Active == nil {
+			return
+		}
+		was := v.prior.Active
 		switch {
-		case !*active && wasActive:
+		case !*next.Active && (was == nil || *was):
 			v.event("user.deactivated")
-		case *active && v.prior.Active != nil && !*v.prior.Active:
+		case *next.Active && was != nil && !*was:
 			v.event("user.reactivated")
 		}
+	case schema.ResourceGroup:
+		if slices.Contains(set, trackedDisplayName) && v.known && v.prior.DisplayName != "" &&
+			next.DisplayName != "" && next.DisplayName != v.prior.DisplayName {
+			v.event("group.renamed")
+		}
 	}
-	if v.ep.ResourceType == schema.ResourceGroup && v.known && v.prior.DisplayName != "" &&
-		next.DisplayName != "" && next.DisplayName != v.prior.DisplayName {
-		v.event("group.renamed")
+}
+
+// unnamed reports whether a change is one namedEvents does not name, so
+// that the record is also *.updated.
+func (v *derivation) unnamed(c schema.Change) bool {
+	switch v.ep.ResourceType {
+	case schema.ResourceUser:
+		return c.Attribute != trackedActive
+	case schema.ResourceGroup:
+		return c.Attribute != trackedDisplayName
 	}
-	if other || len(v.res.Record.Events) == 0 {
-		v.event(rt + ".updated")
-	}
+	return true
 }
 
 func (v *derivation) members(d memberDelta) {
@@ -410,7 +428,8 @@ func (v *derivation) members(d memberDelta) {
 	}
 }
 
-// change is the record's view of one operation (from the redacted body).
+// change is the record's view of one operation as asked (from the
+// redacted body): what it set, not what was there before.
 func (v *derivation) change(op Operation) schema.Change {
 	c := schema.Change{Op: op.Op, Attribute: op.Path}
 	if op.Op == "remove" && !op.HasValue {
@@ -420,31 +439,6 @@ func (v *derivation) change(op Operation) schema.Change {
 		c.New = b
 	}
 	return c
-}
-
-// identityChanges lists the tracked attributes a PUT sent that differ from
-// what was known.
-func identityChanges(prior, asked Identity) []schema.Change {
-	var out []schema.Change
-	add := func(attr string, old, new any, sent bool) {
-		if !sent || old == new {
-			return
-		}
-		b, _ := json.Marshal(new)
-		out = append(out, schema.Change{Op: "replace", Attribute: attr, New: b})
-	}
-	add("userName", prior.UserName, asked.UserName, asked.UserName != "")
-	add("emails", prior.Email, asked.Email, asked.Email != "")
-	add("displayName", prior.DisplayName, asked.DisplayName, asked.DisplayName != "")
-	add("externalId", prior.ExternalID, asked.ExternalID, asked.ExternalID != "")
-	if asked.Active != nil && (prior.Active == nil || *prior.Active != *asked.Active) {
-		add("active", nil, *asked.Active, true)
-	}
-	return out
-}
-
-func hasOtherThanActive(cs []schema.Change) bool {
-	return slices.ContainsFunc(cs, func(c schema.Change) bool { return c.Attribute != "active" })
 }
 
 // query derives a list or search request: the filter names who was looked

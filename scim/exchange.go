@@ -59,7 +59,14 @@ type Identity struct {
 	UserName    string `json:"userName,omitempty"`
 	Email       string `json:"email,omitempty"`
 	DisplayName string `json:"displayName,omitempty"`
-	ExternalID  string `json:"externalId,omitempty"`
+	// GivenName, FamilyName and Formatted are a user's name parts
+	// (name.givenName, name.familyName, name.formatted), which make the
+	// name records show (UserDisplayName). They move together: what
+	// carries a name carries all of it.
+	GivenName  string `json:"givenName,omitempty"`
+	FamilyName string `json:"familyName,omitempty"`
+	Formatted  string `json:"formatted,omitempty"`
+	ExternalID string `json:"externalId,omitempty"`
 	// Active is the user's active flag, nil when unknown.
 	Active *bool `json:"active,omitempty"`
 	// Members are a group's member ids; MembersKnown says whether Members

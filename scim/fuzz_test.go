@@ -12,8 +12,9 @@ import (
 )
 
 // FuzzDerive feeds arbitrary exchanges to Derive, seeded with the real IdP
-// bodies of the golden files: it must never panic, every record must match
-// the schema, and no password may leak.
+// bodies of the golden files, with nothing known, a known group and a
+// known user: it must never panic, every record must match the schema,
+// and no password may leak, in a new value or an old one.
 func FuzzDerive(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "derive", "*.json"))
 	for _, file := range files {
@@ -41,7 +42,11 @@ func FuzzDerive(f *testing.F) {
 		ex := &scim.Exchange{Start: scimtest.GoldenStart, IdPName: "okta", Method: method, Path: path, RawQuery: query,
 			RequestBody: req, StatusCode: status, ResponseBody: resp}
 		prior := &scim.Identity{Type: schema.ResourceGroup, ID: "g", Members: []string{"a"}, MembersKnown: true}
-		for _, in := range []scim.Input{{Exchange: ex}, {Exchange: ex, Prior: prior, After: resp}} {
+		// A known user, so that changes compare old and new values too.
+		active := true
+		user := &scim.Identity{Type: schema.ResourceUser, ID: "u", UserName: "ann", Email: "ann@example.com",
+			GivenName: "Ann", FamilyName: "Jones", DisplayName: "Ann J", ExternalID: "ext-ann", Active: &active}
+		for _, in := range []scim.Input{{Exchange: ex}, {Exchange: ex, Prior: prior, After: resp}, {Exchange: ex, Prior: user}} {
 			res := d.Derive(in)
 			res.Record.ID = scimtest.GoldenID
 			b, err := json.Marshal(res.Record)

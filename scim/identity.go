@@ -32,6 +32,11 @@ func IdentityFromResource(resourceType string, res object) Identity {
 			id.Active = &b
 		}
 	}
+	if n, ok := get(res, "name"); ok && resourceType == schema.ResourceUser {
+		if o, ok := n.(object); ok {
+			id.mergeName(o)
+		}
+	}
 	if resourceType == schema.ResourceGroup {
 		if v, ok := get(res, "members"); ok {
 			id.Members = memberIDs(v)
@@ -73,15 +78,68 @@ func (id Identity) UserEmail() string {
 	return ""
 }
 
+// UserDisplayName is the user's name as people read it: name.formatted,
+// else name.givenName and name.familyName joined by a space, else
+// displayName.
+func (id Identity) UserDisplayName() string {
+	if f := strings.TrimSpace(id.Formatted); f != "" {
+		return f
+	}
+	if n := strings.TrimSpace(id.GivenName + " " + id.FamilyName); n != "" {
+		return n
+	}
+	return id.DisplayName
+}
+
+// hasName reports whether the identity knows any name part.
+func (id Identity) hasName() bool {
+	return id.GivenName != "" || id.FamilyName != "" || id.Formatted != ""
+}
+
+// namePart is the field of a name sub-attribute (any case) that the
+// user's name is made of; nil for any other (middleName, honorificPrefix…).
+func (id *Identity) namePart(sub string) *string {
+	switch strings.ToLower(sub) {
+	case "givenname":
+		return &id.GivenName
+	case "familyname":
+		return &id.FamilyName
+	case "formatted":
+		return &id.Formatted
+	}
+	return nil
+}
+
+// mergeName sets the name parts an object value of name carries; the
+// parts it leaves out stay (RFC 7644 §3.5.2.3: a replace of a complex
+// attribute leaves the sub-attributes it does not name unchanged). partial
+// says the object also carried what an Identity does not hold: another
+// sub-attribute, or a part that is not a string.
+func (id *Identity) mergeName(n object) (partial bool) {
+	for k, v := range n {
+		p := id.namePart(k)
+		s, ok := v.(string)
+		if p == nil || !ok {
+			partial = true
+			continue
+		}
+		*p = s
+	}
+	return partial
+}
+
 // Equal reports whether two identities say the same.
 func (id Identity) Equal(o Identity) bool {
 	return id.Type == o.Type && id.ID == o.ID && id.UserName == o.UserName && id.Email == o.Email &&
 		id.DisplayName == o.DisplayName && id.ExternalID == o.ExternalID &&
+		id.GivenName == o.GivenName && id.FamilyName == o.FamilyName && id.Formatted == o.Formatted &&
 		(id.Active == nil) == (o.Active == nil) && (id.Active == nil || *id.Active == *o.Active) &&
 		id.MembersKnown == o.MembersKnown && slices.Equal(id.Members, o.Members)
 }
 
-// Overlay returns id with every field that newer knows replaced.
+// Overlay returns id with every field that newer knows replaced. The name
+// parts are replaced together when newer knows any: a representation with
+// a name carries all of it, so a part it lacks was cleared, not forgotten.
 func (id Identity) Overlay(newer Identity) Identity {
 	set := func(dst *string, src string) {
 		if src != "" {
@@ -94,6 +152,9 @@ func (id Identity) Overlay(newer Identity) Identity {
 	set(&id.Email, newer.Email)
 	set(&id.DisplayName, newer.DisplayName)
 	set(&id.ExternalID, newer.ExternalID)
+	if newer.hasName() {
+		id.GivenName, id.FamilyName, id.Formatted = newer.GivenName, newer.FamilyName, newer.Formatted
+	}
 	if newer.Active != nil {
 		id.Active = newer.Active
 	}
@@ -154,74 +215,159 @@ func (d *memberDelta) replaceMembers(prior Identity, next []string) {
 }
 
 // applyOperations applies PATCH operations to what is known of a resource
-// and returns the identity after them and what they did to members. Only the
-// attributes an Identity holds are followed; everything else is a change
-// listed in the record but not tracked. A member list is kept only while it
-// is complete (MembersKnown): adding to an unknown list does not make it
-// known, replacing or emptying it does.
-func applyOperations(prior Identity, ops []Operation) (Identity, memberDelta) {
+// and returns the identity after them, what they did to members, and what
+// each operation did to the attributes an Identity tracks (effects[i] is
+// ops[i]'s). Only those attributes are followed; everything else is a
+// change listed as asked. A member list is kept only while it is complete
+// (MembersKnown): adding to an unknown list does not make it known,
+// replacing or emptying it does.
+func applyOperations(prior Identity, ops []Operation) (Identity, memberDelta, []effect) {
 	next := prior
 	next.Members = slices.Clone(prior.Members)
 	var d memberDelta
-	for _, o := range ops {
-		switch o.Attribute() {
-		case "username":
-			next.UserName = setOrClear(o)
-		case "displayname":
-			next.DisplayName = setOrClear(o)
-		case "externalid":
-			next.ExternalID = setOrClear(o)
-		case "active":
-			if o.Op == "remove" {
-				next.Active = nil
-			} else if b, ok := boolValue(o.Value); ok {
-				next.Active = &b
-			}
-		case "emails":
-			next.Email = o.applyToEmail(next.Email)
-		case "members":
-			if prior.Type == schema.ResourceGroup {
-				o.applyToMembers(&next, &d)
-			}
-		}
+	effects := make([]effect, len(ops))
+	for i, o := range ops {
+		effects[i] = o.apply(&next, &d)
 	}
-	return next, d
+	return next, d, effects
 }
 
-// applyToEmail returns the e-mail a record shows after an emails operation.
-// Adding a secondary address (home, other) leaves the primary one shown.
-func (o Operation) applyToEmail(current string) string {
-	var expr filter.Expression
-	sub := ""
-	if o.attr != nil {
-		expr = o.attr.ValueExpression
-		if o.attr.SubAttribute != nil {
-			sub = strings.ToLower(*o.attr.SubAttribute)
+// apply follows one operation on next. An operation it cannot follow (a
+// sub-attribute an Identity does not hold, a value of the wrong type) has
+// no effect, rather than a guessed one: a string boolean is read, but an
+// object where a string belongs is not read as clearing it.
+func (o Operation) apply(next *Identity, d *memberDelta) effect {
+	switch o.Attribute() {
+	case "username":
+		return o.applyToString(&next.UserName, trackedUserName)
+	case "displayname":
+		return o.applyToString(&next.DisplayName, trackedDisplayName)
+	case "externalid":
+		return o.applyToString(&next.ExternalID, trackedExternalID)
+	case "active":
+		return o.applyToActive(next)
+	case "emails":
+		return o.applyToEmail(next)
+	case "name":
+		if next.Type == schema.ResourceUser {
+			return o.applyToName(next)
 		}
+	case "members":
+		if next.Type == schema.ResourceGroup {
+			o.applyToMembers(next, d)
+			return effect{attr: trackedMembers}
+		}
+	}
+	return effect{}
+}
+
+// whole reports whether the operation targets its attribute as a whole:
+// no sub-attribute, no value filter.
+func (o Operation) whole() bool {
+	return o.attr != nil && o.attr.AttributePath.SubAttribute == nil && o.attr.ValueExpression == nil && o.attr.SubAttribute == nil
+}
+
+// setString applies the operation to a string: remove clears it, add and
+// replace set a string (or number) value. ok is false for any other value.
+func (o Operation) setString(dst *string) (ok bool) {
+	if o.Op == "remove" {
+		*dst = ""
+		return true
+	}
+	s, ok := scalarString(o.Value)
+	if ok {
+		*dst = s
+	}
+	return ok
+}
+
+// applyToString follows an operation on a single-valued string attribute.
+func (o Operation) applyToString(dst *string, attr string) effect {
+	if o.whole() && o.setString(dst) {
+		return effect{attr: attr}
+	}
+	return effect{}
+}
+
+func (o Operation) applyToActive(next *Identity) effect {
+	if !o.whole() {
+		return effect{}
+	}
+	if o.Op == "remove" {
+		next.Active = nil
+		return effect{attr: trackedActive}
+	}
+	b, ok := boolValue(o.Value)
+	if !ok {
+		return effect{}
+	}
+	next.Active = &b
+	return effect{attr: trackedActive}
+}
+
+// applyToName follows an operation on a user's name: on one of the parts
+// the record's name is made of (name.givenName, name.familyName,
+// name.formatted), or on name itself, whose object value is merged into
+// it (Entra ID sends the parts, Okta the object) and whose removal clears
+// it.
+func (o Operation) applyToName(next *Identity) effect {
+	if o.attr == nil || o.attr.ValueExpression != nil {
+		return effect{}
+	}
+	if sub := o.attr.AttributePath.SubAttribute; sub != nil {
+		if p := next.namePart(*sub); p != nil && o.setString(p) {
+			return effect{attr: trackedName}
+		}
+		return effect{}
+	}
+	if o.Op == "remove" {
+		next.GivenName, next.FamilyName, next.Formatted = "", "", ""
+		return effect{attr: trackedName}
+	}
+	n, ok := o.Value.(object)
+	if !ok {
+		return effect{}
+	}
+	return effect{attr: trackedName, partial: next.mergeName(n)}
+}
+
+// applyToEmail follows an emails operation as far as it moves the e-mail
+// a record shows. Adding a secondary address (home, other) leaves the
+// primary one shown, and removing one address by filter may or may not
+// remove it: neither is followed, both are listed as asked.
+func (o Operation) applyToEmail(next *Identity) effect {
+	if o.attr == nil || o.attr.AttributePath.SubAttribute != nil {
+		return effect{} // emails.value: every address at once
+	}
+	expr := o.attr.ValueExpression
+	sub := ""
+	if o.attr.SubAttribute != nil {
+		sub = strings.ToLower(*o.attr.SubAttribute)
 	}
 	switch {
-	case o.Op == "remove" && expr == nil:
-		return ""
+	case o.Op == "remove" && expr == nil && !o.HasValue:
+		next.Email = ""
+		return effect{attr: trackedEmails, partial: true} // the other addresses went too
 	case o.Op == "remove":
-		return current // one address removed; which one the record shows is unknown
+		return effect{}
 	case expr != nil && sub == "value":
 		// emails[type eq "work"].value: Entra's way of setting the primary.
-		if current == "" || targetsPrimary(expr) {
-			return stringValue(o.Value)
+		if (next.Email == "" || targetsPrimary(expr)) && o.setString(&next.Email) {
+			return effect{attr: trackedEmails}
 		}
-		return current
-	case expr == nil:
+	case expr == nil && sub == "":
 		list := asList(o.Value)
-		if e := primaryOnly(list); e != "" {
-			return e
+		e := primaryOnly(list)
+		if e == "" && (o.Op == "replace" || next.Email == "") {
+			e = primaryEmail(list)
 		}
-		if o.Op == "replace" || current == "" {
-			if e := primaryEmail(list); e != "" {
-				return e
-			}
+		if e != "" {
+			next.Email = e
+			addresses, _ := list.([]any)
+			return effect{attr: trackedEmails, partial: len(addresses) > 1}
 		}
 	}
-	return current
+	return effect{}
 }
 
 // applyToMembers applies a members operation to next and records what it
@@ -270,13 +416,6 @@ func (o Operation) applyToMembers(next *Identity, d *memberDelta) {
 		d.replaceMembers(*next, ids)
 		next.Members, next.MembersKnown = slices.Clone(ids), true
 	}
-}
-
-func setOrClear(o Operation) string {
-	if o.Op == "remove" {
-		return ""
-	}
-	return stringValue(o.Value)
 }
 
 // targetsPrimary: a value filter that picks the address a record shows,

@@ -134,15 +134,47 @@ func memberIDs(v any) []string {
 }
 
 // stringValue renders a scalar value as a string (IdPs send externalId and
-// userName as strings, but a number is not an error).
+// userName as strings, but a number is not an error); "" for any other.
 func stringValue(v any) string {
+	s, _ := scalarString(v)
+	return s
+}
+
+// scalarString is stringValue telling whether v was a string or number,
+// so that an object where a string belongs is not taken for "".
+func scalarString(v any) (string, bool) {
 	switch s := v.(type) {
 	case string:
-		return s
+		return s, true
 	case json.Number:
-		return s.String()
+		return s.String(), true
 	}
-	return ""
+	return "", false
+}
+
+// objectKeys returns the member names of the JSON object b in the order
+// sent, each once, which decoding into an object forgets; nil when b is not
+// a JSON object.
+func objectKeys(b []byte) []string {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	var keys []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return keys
+		}
+		if k, ok := t.(string); ok && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return keys
+		}
+	}
+	return keys
 }
 
 // sortedKeys returns o's keys in order, so that splitting a path-less PATCH

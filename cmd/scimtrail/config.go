@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/scimtrail/scimtrail/audit"
+	"github.com/scimtrail/scimtrail/console"
 	"github.com/scimtrail/scimtrail/exporter/file"
 	"github.com/scimtrail/scimtrail/exporter/kafka"
 	"github.com/scimtrail/scimtrail/exporter/otlp"
@@ -83,6 +84,15 @@ type config struct {
 	Lookup bool
 	// ConfigFile is the YAML file the rest was read from, if any.
 	ConfigFile string
+	// Registry is the registry database the records are also stored in
+	// (scimtrail's console reads it); "" for none.
+	Registry string
+	// RegistryRetention is how long the registry keeps records. Default
+	// 90 days.
+	RegistryRetention time.Duration
+	// Console says who may read the console on the admin listener; it is
+	// served when Registry is set and a credential is configured.
+	Console console.Config
 	// badOTLPHeaders counts "otlp-header" entries without "=", which
 	// validate refuses without showing them.
 	badOTLPHeaders int
@@ -182,6 +192,7 @@ func (c config) validate() error {
 			errs = append(errs, fmt.Errorf(`"admin-listen": %q is not host:port or "off"`, c.AdminListen))
 		}
 	}
+	errs = append(errs, c.registryErrors())
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New(`"tls-cert" and "tls-key" must be set together`))
 	}
@@ -281,6 +292,7 @@ func commonFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.Spool.FullPolicy, "spool-full-policy", "", "when the spool is full: \"drop-oldest\" (counted and logged) or \"block\" (answer 503 with Retry-After to changes; nothing is forwarded unlogged) (default drop-oldest)")
 	kafkaFlags(fs, &c.Kafka)
 	otlpFlags(fs, &c.OTLP, &c.badOTLPHeaders)
+	registryFlags(fs, &c.Registry, &c.RegistryRetention, &c.Console)
 	fs.BoolVar(&c.OTLPTraces, "otlp-traces", false, "also export the proxy's own spans (one per request, W3C traceparent propagated to the upstream) to the OTLP endpoint (default false)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 0, "on SIGTERM, wait at most this `duration` for in-flight requests, and as long again for sinks to deliver what the spool holds; the rest stays for the next start (default 30s)")
 	fs.BoolVar(&c.Audit.SkipReads, "skip-reads", false, "do not record GET requests (default: every request is recorded)")
@@ -305,6 +317,12 @@ func kafkaFlags(fs *flag.FlagSet, k *kafka.Config) {
 	fs.DurationVar(&k.DialTimeout, "kafka-dial-timeout", 0, "bound on connecting to a broker, TLS and SASL included (default 5s)")
 	fs.StringVar(&k.ClientID, "kafka-client-id", "", "client `id` sent to the brokers (default \""+kafka.DefaultClientID+"\")")
 	fs.BoolVar(&k.AllowAutoTopicCreation, "kafka-auto-create-topic", false, "let the broker create a missing topic (default false: a missing topic is an error naming it)")
+	kafkaConnFlags(fs, k)
+}
+
+// kafkaConnFlags binds how to reach the brokers: TLS and SASL, shared by
+// the sink and the registry's reader.
+func kafkaConnFlags(fs *flag.FlagSet, k *kafka.Config) {
 	fs.BoolVar(&k.TLS.Enabled, "kafka-tls", false, "connect to the brokers over TLS (always verified)")
 	fs.StringVar(&k.TLS.CAFile, "kafka-tls-ca", "", "trust only the CAs in this PEM `file` for the brokers (default: system roots)")
 	fs.StringVar(&k.TLS.CertFile, "kafka-tls-cert", "", "client certificate PEM `file` for mutual TLS (with --kafka-tls-key)")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +21,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/scimtrail/scimtrail/console"
 
 	"github.com/scimtrail/scimtrail/internal/scimtest"
 	"github.com/scimtrail/scimtrail/schema"
@@ -36,6 +41,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	noContent := fs.Bool("patch-no-content", false, "the SCIM service answers PATCH with 204 and no body, so records lean on the identity cache and look-ups")
 	jsonOnly := fs.Bool("json", false, "print only the records as JSON lines")
+	serveUI := fs.Bool("serve", false, "then keep serving the console on --admin-listen with a generated password, until interrupted")
+	adminAddr := fs.String("admin-listen", defaultAdminListen, "console `address` with --serve")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: scimtrail demo [flags]\n\n"+
 			"Start an in-memory SCIM service and scimtrail in front of it on 127.0.0.1, send it an\n"+
@@ -48,7 +55,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	recs, err := demo(ctx, *noContent)
+	state, err := os.MkdirTemp("", "scimtrail-demo-")
+	if err != nil {
+		fmt.Fprintf(stderr, "scimtrail demo: state dir: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(state)
+	regPath := filepath.Join(state, "registry.db")
+	recs, err := demo(ctx, *noContent, state, regPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "scimtrail demo: %v\n", err)
 		return 1
@@ -65,12 +79,36 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	if *serveUI {
+		if err := serveDemoConsole(ctx, regPath, *adminAddr, stdout); err != nil {
+			fmt.Fprintf(stderr, "scimtrail demo: %v\n", err)
+			return 1
+		}
+	}
 	return 0
 }
 
+// serveDemoConsole serves the console on the demo's registry with a
+// password made up for this run, until ctx ends.
+func serveDemoConsole(ctx context.Context, regPath, addr string, stdout io.Writer) error {
+	password := rand.Text()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return fmt.Errorf("console password: %w", err)
+	}
+	c := registryConfig{Path: regPath, AdminListen: addr, Console: console.Config{Users: []string{"demo:" + string(hash)}}}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nConsole: http://%s/ui/  user: demo  password: %s  (Ctrl-C to stop)\n", addr, password)
+	return serveRegistry(ctx, c, io.Discard, newLogger(io.Discard, "", ""))
+}
+
 // demo runs the scripted cycles through a real proxy and returns the
-// records in the order they were taken.
-func demo(ctx context.Context, patchNoContent bool) ([]schema.Record, error) {
+// records in the order they were taken. The proxy keeps its state in
+// state and, when registryPath is set, stores the records in that
+// registry too.
+func demo(ctx context.Context, patchNoContent bool, state, registryPath string) ([]schema.Record, error) {
 	backend := scimtest.NewBackend(scimtest.Options{PatchNoContent: patchNoContent})
 	bln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -80,13 +118,8 @@ func demo(ctx context.Context, patchNoContent bool) ([]schema.Record, error) {
 	go bsrv.Serve(bln)
 	defer bsrv.Close()
 
-	state, err := os.MkdirTemp("", "scimtrail-demo-")
-	if err != nil {
-		return nil, fmt.Errorf("state dir: %w", err)
-	}
-	defer os.RemoveAll(state)
-
 	var c config
+	c.Registry = registryPath
 	c.Proxy.Upstream = "http://" + bln.Addr().String()
 	sum := sha256.Sum256([]byte(demoOktaToken))
 	c.Proxy.IdPs = []string{"okta=token-sha256:" + hex.EncodeToString(sum[:]), "entra=path-prefix:/scim/entra"}

@@ -31,6 +31,9 @@ Usage:
   scimtrail proxy --upstream URL [flags]   run the sidecar proxy
   scimtrail forward --allow-host HOST --ca-cert F --ca-key F [flags]
                                            run the egress proxy (HTTPS_PROXY) for an in-house SCIM client
+  scimtrail registry --registry FILE [--from-kafka BROKERS | --from-file F]
+                                           keep the registry of users, groups and changes; serve the console
+  scimtrail console-user NAME < PASSWORD   print a "console-user" entry (bcrypt) for the console
   scimtrail ca create --out DIR            make the egress proxy's CA
   scimtrail config check --config FILE     validate a configuration without starting (exit 0, or 2 naming the bad key)
   scimtrail demo [flags]                   run a scripted Okta/Entra cycle against an in-process SCIM service
@@ -53,6 +56,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "forward":
 		return runForward(ctx, args[1:], stdout, stderr)
+	case "registry":
+		return runRegistry(ctx, args[1:], stdout, stderr)
+	case "console-user":
+		return runConsoleUser(args[1:], os.Stdin, stdout, stderr)
 	case "ca":
 		return runCA(args[1:], stdout, stderr)
 	case "config":

@@ -153,6 +153,7 @@ type stack struct {
 	resource             schema.Resource
 	tracer               *sdktrace.TracerProvider // nil without --otlp-traces
 	tracerClosed         bool
+	registry             *registryRuntime // nil without --registry
 }
 
 // start wires identity cache → spool (with its sinks) → audit pipeline →
@@ -180,6 +181,17 @@ func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Regi
 	sinks, err := st.openSinks(c, stdout, logger, reg, sink)
 	if err != nil {
 		return nil, err
+	}
+	if c.Registry != "" {
+		// One more consumer of the spool: the registry gets every record
+		// at its own pace, and the console reads it.
+		if st.registry, err = openRegistry(c.Registry, c.RegistryRetention, c.Console, logger); err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, spool.SinkConfig{Name: "registry", Sink: st.registry.reg})
+		if st.registry.console == nil && c.adminListen() != adminOff {
+			warnConsoleOff(logger, c.Registry)
+		}
 	}
 	for _, s := range sinks {
 		if err := st.spool.AddSink(s); err != nil {
@@ -230,7 +242,12 @@ func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Regi
 			return nil, fmt.Errorf("admin listen %s: %w", a, err)
 		}
 		st.adminAddr = aln.Addr().String()
-		st.admin = &http.Server{Handler: adminHandler(reg, st.ready, st.spool), ReadHeaderTimeout: 10 * time.Second}
+		var ui http.Handler
+		if st.registry != nil {
+			ui = st.registry.console
+		}
+		report := func() string { return spoolReport(st.spool) }
+		st.admin = &http.Server{Handler: adminHandler(reg, st.ready, report, ui), ReadHeaderTimeout: 10 * time.Second}
 		go func() { st.served <- serve(st.admin.Serve(aln)) }()
 	}
 	go func() {
@@ -436,6 +453,9 @@ func (st *stack) abort() error {
 	if st.cache != nil {
 		errs = append(errs, st.cache.Close())
 	}
+	if st.registry != nil {
+		errs = append(errs, st.registry.close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -444,9 +464,11 @@ func (st *stack) abort() error {
 const behindAfter = 30 * time.Second
 
 // adminHandler serves the operator endpoints. /readyz answers 503 only
-// while the proxy is not serving; its body says, line by line, how each
+// while the proxy is not serving; its body adds report's lines: how each
 // sink and the spool are doing, so an operator sees which sink is behind.
-func adminHandler(reg *prometheus.Registry, ready *atomic.Bool, sp *spool.Spool) http.Handler {
+// The console, when not nil, serves /ui/ and /api/v1/ (it checks
+// credentials itself).
+func adminHandler(reg *prometheus.Registry, ready *atomic.Bool, report func() string, ui http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
@@ -458,9 +480,14 @@ func adminHandler(reg *prometheus.Registry, ready *atomic.Bool, sp *spool.Spool)
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ready\n")
-		io.WriteString(w, spoolReport(sp))
+		io.WriteString(w, report())
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if ui != nil {
+		mux.Handle("/ui/", ui)
+		mux.Handle("/api/v1/", ui)
+		mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+	}
 	return mux
 }
 

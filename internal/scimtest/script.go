@@ -327,7 +327,7 @@ func EntraCycle() []Step {
   "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
   "Operations": [
     {"op": "Add", "path": "emails[type eq \"work\"].value", "value": "dana.scully@contoso.com"},
-    {"op": "Replace", "value": {"name.givenName": "Danielle", "name.familyName": "Scully-Mulder", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "2001"}}
+    {"op": "Replace", "value": {"name.givenName": "Danielle", "name.familyName": "Scully-Mulder", "name.formatted": "Danielle Scully-Mulder", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "2001"}}
   ]
 }`, http.StatusOK),
 		step(entra, "look up group Sales before create", http.MethodGet, "/Groups?excludedAttributes=members&"+filterQuery(`displayName eq "Sales"`), "", http.StatusOK),

@@ -229,10 +229,10 @@ func idsByKey(recs []schema.Record) map[string][]string {
 }
 
 // records returns records that fill every field between them: USER and
-// GROUP, SUCCESS and ERROR, changes with and without a new value, active
-// true and false, members added and removed, notes, events, a truncated
-// body, a query, and two resources with more than one record each, so
-// per-key order is tested.
+// GROUP, SUCCESS and ERROR, changes with and without an old and a new
+// value, active true and false, members added and removed, notes, events,
+// a no-op, a truncated body, a query, and two resources with more than one
+// record each, so per-key order is tested.
 func records() []schema.Record {
 	at := func(i int) time.Time { return time.Date(2026, 11, 27, 13, 30, i, 123456789, time.UTC) }
 	id := func(i int) string { return fmt.Sprintf("01936f3e-8b7a-7cc4-9c39-%012d", i) }
@@ -271,9 +271,9 @@ func records() []schema.Record {
 			IdPResourceID: "00u1a2b3c4", Outcome: schema.OutcomeSuccess, StatusCode: 200,
 			RequestBody: `{"Operations":[{"op":"replace","path":"active","value":false},{"op":"remove","path":"nickName"}]}`,
 			DurationMS:  0.25, Path: "/scim/v2/Users/2819c223-7f76-453a-919d-413861904646", UserAgent: "Okta SCIM Client 1.0.0",
-			ClientIP: "203.0.113.9", Active: &no,
+			ClientIP: "203.0.113.9", Active: &no, UserDisplayName: "Barbara Jensen",
 			Changes: []schema.Change{
-				{Op: "replace", Attribute: "active", New: json.RawMessage(`false`)},
+				{Op: "replace", Attribute: "active", Old: json.RawMessage(`true`), New: json.RawMessage(`false`)},
 				{Op: "remove", Attribute: "nickName"},
 			},
 			Events: []string{"user.updated", "user.deactivated"},
@@ -320,6 +320,15 @@ func records() []schema.Record {
 			Outcome: schema.OutcomeSuccess, StatusCode: 204, DurationMS: 2,
 			Path: "/scim/v2/Groups/e9e30dba-f08f-4109-8486-d5c6a331660a", UserAgent: "Azure AD SCIM", ClientIP: "198.51.100.7",
 			Events: []string{"group.deleted"},
+		},
+		{
+			ID: id(8), Timestamp: at(8), IdPName: "okta", Action: "PATCH", ResourceType: schema.ResourceUser,
+			UserEmail: "bjensen@example.com", UserName: "bjensen", UserDisplayName: "Barbara Jensen",
+			ResourceID: "2819c223-7f76-453a-919d-413861904646", IdPResourceID: "00u1a2b3c4",
+			Outcome: schema.OutcomeSuccess, StatusCode: 204,
+			RequestBody: `{"Operations":[{"op":"replace","value":{"active":true}}]}`,
+			DurationMS:  0.5, Path: "/scim/v2/Users/2819c223-7f76-453a-919d-413861904646", UserAgent: "Okta SCIM Client 1.0.0",
+			ClientIP: "203.0.113.9", Active: &yes, NoOp: true,
 		},
 	}
 }

@@ -343,6 +343,7 @@ func wantAttributes(r schema.Record) map[string]attr {
 	}
 	optional("scim.user_email", r.UserEmail)
 	optional("scim.user_name", r.UserName)
+	optional("scim.user_display_name", r.UserDisplayName)
 	optional("scim.group_name", r.GroupName)
 	optional("scim.resource_id", r.ResourceID)
 	optional("scim.idp_resource_id", r.IdPResourceID)
@@ -372,6 +373,9 @@ func wantAttributes(r schema.Record) map[string]attr {
 	if r.Active != nil {
 		m["scim.active"] = boolean(*r.Active)
 	}
+	if r.NoOp {
+		m["scim.no_op"] = boolean(true)
+	}
 	for k, v := range map[string][]string{
 		"scim.members_added":   r.MembersAdded,
 		"scim.members_removed": r.MembersRemoved,
@@ -386,6 +390,9 @@ func wantAttributes(r schema.Record) map[string]attr {
 		cs := make([]any, len(r.Changes))
 		for i, c := range r.Changes {
 			cm := map[string]any{"op": c.Op, "attribute": c.Attribute}
+			if len(c.Old) > 0 {
+				cm["old"] = string(c.Old)
+			}
 			if len(c.New) > 0 {
 				cm["new"] = string(c.New)
 			}
@@ -399,7 +406,7 @@ func wantAttributes(r schema.Record) map[string]attr {
 // records returns records that set every Record field between them
 // (TestRecords_SetEveryField): one that sets them all, an ERROR without
 // events, a GROUP PATCH with members both ways, a POST with a trace and
-// active false, and a GET without a body.
+// active false, a GET without a body, and a no-op PATCH.
 func records() []schema.Record {
 	yes, no := true, false
 	return []schema.Record{
@@ -411,6 +418,7 @@ func records() []schema.Record {
 			ResourceType:    schema.ResourceUser,
 			UserEmail:       "bjensen@example.com",
 			UserName:        "bjensen",
+			UserDisplayName: "Bärbel \"B\" Jensen ✓",
 			GroupName:       "R&D <eng> — Zürich",
 			ResourceID:      "2819c223-7f76-453a-919d-413861904646",
 			IdPResourceID:   "00u1abcd",
@@ -433,8 +441,9 @@ func records() []schema.Record {
 			MembersAdded:    []string{"u1", "u2"},
 			MembersRemoved:  []string{"u3"},
 			Changes: []schema.Change{
-				{Op: "replace", Attribute: "active", New: json.RawMessage(`true`)},
+				{Op: "replace", Attribute: "active", Old: json.RawMessage(`false`), New: json.RawMessage(`true`)},
 				{Op: "add", Attribute: "emails", New: json.RawMessage(`[{"value":"b@example.com","primary":true}]`)},
+				{Op: "replace", Attribute: "name", Old: json.RawMessage(`"Barbara Jensen"`), New: json.RawMessage(`"Bärbel \"B\" Jensen ✓"`)},
 				{Op: "replace", Attribute: "name.givenName", New: json.RawMessage(`"Bärbel \"B\" ✓"`)},
 				{Op: "remove", Attribute: `members[value eq "u3"]`},
 			},
@@ -516,6 +525,24 @@ func records() []schema.Record {
 			StatusCode: 200,
 			DurationMS: 1,
 			Path:       "/scim/v2/ServiceProviderConfig",
+		},
+		{
+			ID:              "01936f3e-8b7a-7cc4-9c39-5b8e2f6f2a15",
+			Timestamp:       time.Date(2026, 11, 27, 13, 32, 0, 0, time.UTC),
+			IdPName:         "entra",
+			Action:          "PATCH",
+			ResourceType:    schema.ResourceUser,
+			UserEmail:       "bjensen@example.com",
+			UserName:        "bjensen",
+			UserDisplayName: "Barbara Jensen",
+			ResourceID:      "2819c223-7f76-453a-919d-413861904646",
+			Outcome:         schema.OutcomeSuccess,
+			StatusCode:      204,
+			RequestBody:     `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"True"}]}`,
+			DurationMS:      2,
+			Path:            "/scim/v2/Users/2819c223-7f76-453a-919d-413861904646",
+			Active:          &yes,
+			NoOp:            true,
 		},
 	}
 }

@@ -1,0 +1,450 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/scimtrail/scimtrail/schema"
+)
+
+// Export stores recs and applies them to the users' and groups' state, all
+// in one transaction. A record whose id is already stored is skipped, so
+// a replay or a redelivery changes nothing. It implements the exporter
+// Sink interface; it is safe to call concurrently (writes take turns).
+//
+// Before storing a USER or GROUP record, Export completes its changes with
+// the old value where the record has none and the registry knows it (a
+// sidecar that restarted without its identity cache still gets old → new
+// on the console).
+func (r *Registry) Export(ctx context.Context, recs []schema.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("registry: begin: %w", err)
+	}
+	defer tx.Rollback()
+	w := &writer{ctx: ctx, tx: tx, counts: map[countKey]int64{}, stmts: map[string]*sql.Stmt{}}
+	for i := range recs {
+		if err := w.apply(recs[i]); err != nil {
+			return fmt.Errorf("registry: record %s: %w", recs[i].ID, err)
+		}
+	}
+	if err := w.flushCounts(); err != nil {
+		return fmt.Errorf("registry: counts: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("registry: commit: %w", err)
+	}
+	return nil
+}
+
+type countKey struct {
+	hour         int64
+	idp, outcome string
+}
+
+// writer applies records inside one transaction.
+type writer struct {
+	ctx    context.Context
+	tx     *sql.Tx
+	counts map[countKey]int64
+	// stmts are the transaction's prepared statements by query: parsing
+	// the SQL again for each record cost a third of the ingestion time.
+	stmts map[string]*sql.Stmt
+}
+
+func (w *writer) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := w.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := w.tx.PrepareContext(w.ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[query] = st
+	return st, nil
+}
+
+func (w *writer) queryRow(query string, args ...any) *sql.Row {
+	st, err := w.stmt(query)
+	if err != nil {
+		// A *sql.Row cannot be made to carry err; the query path reports
+		// it again.
+		return w.tx.QueryRowContext(w.ctx, query, args...)
+	}
+	return st.QueryRowContext(w.ctx, args...)
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func (w *writer) exec(query string, args ...any) (sql.Result, error) {
+	st, err := w.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(w.ctx, args...)
+}
+
+func (w *writer) apply(rec schema.Record) error {
+	if rec.ID == "" {
+		return errors.New("no id")
+	}
+	dest := rec.DestinationHost
+	var u *userRow
+	var g *groupRow
+	var err error
+	switch {
+	case rec.ResourceID == "":
+	case rec.ResourceType == schema.ResourceUser:
+		if u, err = w.user(dest, rec.ResourceID); err != nil {
+			return err
+		}
+		completeUserChanges(&rec, u)
+	case rec.ResourceType == schema.ResourceGroup:
+		if g, err = w.group(dest, rec.ResourceID); err != nil {
+			return err
+		}
+		completeGroupChanges(&rec, g)
+	}
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	ts := micros(rec.Timestamp)
+	res, err := w.exec(`INSERT OR IGNORE INTO records
+		(id, ts, idp, action, resource_type, outcome, email, grp, resource_id, idp_resource_id, destination, error_detail, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		rec.ID, ts, rec.IdPName, rec.Action, rec.ResourceType, rec.Outcome,
+		strings.ToLower(rec.UserEmail), strings.ToLower(rec.GroupName),
+		rec.ResourceID, rec.IdPResourceID, dest, rec.ErrorDetail, body)
+	if err != nil {
+		return fmt.Errorf("insert: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err // already stored: applied before
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("insert: %w", err)
+	}
+	w.counts[countKey{rec.Timestamp.Unix() / 3600 * 3600, rec.IdPName, rec.Outcome}]++
+	if rec.Outcome != schema.OutcomeSuccess {
+		return nil // a refused request changed nothing
+	}
+	switch {
+	case u != nil:
+		return w.applyUser(rec, u)
+	case g != nil:
+		return w.applyGroup(rec, g, seq)
+	}
+	return nil
+}
+
+func (w *writer) flushCounts() error {
+	for k, n := range w.counts {
+		if _, err := w.exec(`INSERT INTO counts (hour, idp, outcome, n) VALUES (?, ?, ?, ?)
+			ON CONFLICT (hour, idp, outcome) DO UPDATE SET n = n + excluded.n`, k.hour, k.idp, k.outcome, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// userRow is a users row; known is false for a user not yet stored.
+type userRow struct {
+	known                                         bool
+	userName, email, displayName, externalID, idp string
+	active                                        sql.NullBool
+	firstSeen, lastSeen                           int64
+	deleted                                       bool
+}
+
+func (w *writer) user(dest, id string) (*userRow, error) {
+	u := &userRow{}
+	err := w.queryRow(`SELECT user_name, email, display_name, external_id, idp, active, first_seen, last_seen, deleted
+		FROM users WHERE destination = ? AND id = ?`, dest, id).
+		Scan(&u.userName, &u.email, &u.displayName, &u.externalID, &u.idp, &u.active, &u.firstSeen, &u.lastSeen, &u.deleted)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return u, nil
+	case err != nil:
+		return nil, fmt.Errorf("read user %s: %w", id, err)
+	}
+	u.known = true
+	return u, nil
+}
+
+// completeUserChanges fills the old value of tracked attributes the record
+// did not know.
+func completeUserChanges(rec *schema.Record, u *userRow) {
+	if !u.known || u.deleted || rec.Outcome != schema.OutcomeSuccess {
+		return
+	}
+	for i := range rec.Changes {
+		c := &rec.Changes[i]
+		if c.Old != nil {
+			continue
+		}
+		switch c.Attribute {
+		case "userName":
+			c.Old = jsonString(u.userName)
+		case "emails":
+			c.Old = jsonString(u.email)
+		case "name":
+			c.Old = jsonString(u.displayName)
+		case "externalId":
+			c.Old = jsonString(u.externalID)
+		case "active":
+			if u.active.Valid {
+				c.Old, _ = json.Marshal(u.active.Bool)
+			}
+		}
+	}
+}
+
+func jsonString(s string) json.RawMessage {
+	if s == "" {
+		return nil
+	}
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func (w *writer) applyUser(rec schema.Record, u *userRow) error {
+	ts := micros(rec.Timestamp)
+	newer := !u.known || ts >= u.lastSeen
+	if !u.known {
+		u.firstSeen, u.lastSeen = ts, ts
+	}
+	u.firstSeen, u.lastSeen = min(u.firstSeen, ts), max(u.lastSeen, ts)
+	if newer {
+		set := func(dst *string, v string) {
+			if v != "" {
+				*dst = v
+			}
+		}
+		set(&u.userName, rec.UserName)
+		set(&u.email, rec.UserEmail)
+		set(&u.displayName, rec.UserDisplayName)
+		set(&u.externalID, rec.IdPResourceID)
+		if rec.Active != nil {
+			u.active = sql.NullBool{Bool: *rec.Active, Valid: true}
+		}
+		u.idp = rec.IdPName
+		switch rec.Action {
+		case http.MethodDelete:
+			u.deleted = true
+		case http.MethodPost, http.MethodPut, http.MethodPatch:
+			u.deleted = false
+		}
+	}
+	if _, err := w.exec(`INSERT INTO users (destination, id, user_name, email, display_name, external_id, active, idp, first_seen, last_seen, deleted)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (destination, id) DO UPDATE SET user_name = excluded.user_name, email = excluded.email,
+			display_name = excluded.display_name, external_id = excluded.external_id, active = excluded.active,
+			idp = excluded.idp, first_seen = excluded.first_seen, last_seen = excluded.last_seen, deleted = excluded.deleted`,
+		rec.DestinationHost, rec.ResourceID, u.userName, u.email, u.displayName, u.externalID, u.active, u.idp,
+		u.firstSeen, u.lastSeen, u.deleted); err != nil {
+		return fmt.Errorf("write user %s: %w", rec.ResourceID, err)
+	}
+	if newer && rec.Action == http.MethodDelete {
+		// A deleted user belongs to no group any more.
+		if _, err := w.exec(`DELETE FROM members WHERE destination = ? AND user_id = ?`, rec.DestinationHost, rec.ResourceID); err != nil {
+			return fmt.Errorf("drop memberships of %s: %w", rec.ResourceID, err)
+		}
+	}
+	return nil
+}
+
+type groupRow struct {
+	known                 bool
+	name, externalID, idp string
+	firstSeen, lastSeen   int64
+	deleted               bool
+}
+
+func (w *writer) group(dest, id string) (*groupRow, error) {
+	g := &groupRow{}
+	err := w.queryRow(`SELECT name, external_id, idp, first_seen, last_seen, deleted
+		FROM groups WHERE destination = ? AND id = ?`, dest, id).
+		Scan(&g.name, &g.externalID, &g.idp, &g.firstSeen, &g.lastSeen, &g.deleted)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return g, nil
+	case err != nil:
+		return nil, fmt.Errorf("read group %s: %w", id, err)
+	}
+	g.known = true
+	return g, nil
+}
+
+func completeGroupChanges(rec *schema.Record, g *groupRow) {
+	if !g.known || g.deleted || rec.Outcome != schema.OutcomeSuccess {
+		return
+	}
+	for i := range rec.Changes {
+		c := &rec.Changes[i]
+		if c.Old != nil {
+			continue
+		}
+		switch c.Attribute {
+		case "displayName":
+			c.Old = jsonString(g.name)
+		case "externalId":
+			c.Old = jsonString(g.externalID)
+		}
+	}
+}
+
+func (w *writer) applyGroup(rec schema.Record, g *groupRow, seq int64) error {
+	ts := micros(rec.Timestamp)
+	dest, gid := rec.DestinationHost, rec.ResourceID
+	newer := !g.known || ts >= g.lastSeen
+	if !g.known {
+		g.firstSeen, g.lastSeen = ts, ts
+	}
+	g.firstSeen, g.lastSeen = min(g.firstSeen, ts), max(g.lastSeen, ts)
+	if newer {
+		if rec.GroupName != "" {
+			g.name = rec.GroupName
+		}
+		if rec.IdPResourceID != "" {
+			g.externalID = rec.IdPResourceID
+		}
+		g.idp = rec.IdPName
+		switch rec.Action {
+		case http.MethodDelete:
+			g.deleted = true
+		case http.MethodPost, http.MethodPut, http.MethodPatch:
+			g.deleted = false
+		}
+	}
+	if _, err := w.exec(`INSERT INTO groups (destination, id, name, external_id, idp, first_seen, last_seen, deleted)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (destination, id) DO UPDATE SET name = excluded.name, external_id = excluded.external_id,
+			idp = excluded.idp, first_seen = excluded.first_seen, last_seen = excluded.last_seen, deleted = excluded.deleted`,
+		dest, gid, g.name, g.externalID, g.idp, g.firstSeen, g.lastSeen, g.deleted); err != nil {
+		return fmt.Errorf("write group %s: %w", gid, err)
+	}
+	added, removed := rec.MembersAdded, rec.MembersRemoved
+	switch {
+	case newer && rec.Action == http.MethodDelete:
+		current, err := w.memberIDs(dest, gid)
+		if err != nil {
+			return err
+		}
+		added, removed = nil, current
+	case rec.Action == http.MethodPut:
+		// A PUT names the whole membership: what the registry holds beyond
+		// it is gone, even when the proxy did not know the prior list.
+		if next, ok := putMembers(rec.RequestBody); ok {
+			current, err := w.memberIDs(dest, gid)
+			if err != nil {
+				return err
+			}
+			added, removed = difference(next, current), difference(current, next)
+		}
+	}
+	for _, uid := range added {
+		res, err := w.exec(`INSERT OR IGNORE INTO members (destination, group_id, user_id, since) VALUES (?, ?, ?, ?)`, dest, gid, uid, ts)
+		if err != nil {
+			return fmt.Errorf("add member %s to %s: %w", uid, gid, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			if err := w.memberChange(dest, uid, seq, ts, gid, "added"); err != nil {
+				return err
+			}
+		}
+	}
+	for _, uid := range removed {
+		res, err := w.exec(`DELETE FROM members WHERE destination = ? AND group_id = ? AND user_id = ?`, dest, gid, uid)
+		if err != nil {
+			return fmt.Errorf("remove member %s from %s: %w", uid, gid, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			if err := w.memberChange(dest, uid, seq, ts, gid, "removed"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *writer) memberChange(dest, uid string, seq, ts int64, gid, op string) error {
+	if _, err := w.exec(`INSERT OR IGNORE INTO member_changes (destination, user_id, seq, ts, group_id, op) VALUES (?, ?, ?, ?, ?, ?)`,
+		dest, uid, seq, ts, gid, op); err != nil {
+		return fmt.Errorf("member change %s %s: %w", op, uid, err)
+	}
+	return nil
+}
+
+func (w *writer) memberIDs(dest, gid string) ([]string, error) {
+	st, err := w.stmt(`SELECT user_id FROM members WHERE destination = ? AND group_id = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("read members of %s: %w", gid, err)
+	}
+	rows, err := st.QueryContext(w.ctx, dest, gid)
+	if err != nil {
+		return nil, fmt.Errorf("read members of %s: %w", gid, err)
+	}
+	return scanStrings(rows)
+}
+
+func scanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// putMembers reads the member ids of a group PUT body; ok is false when the
+// body has no members attribute (the PUT left them as they were).
+func putMembers(body string) ([]string, bool) {
+	var g struct {
+		Members *[]struct {
+			Value string `json:"value"`
+		} `json:"members"`
+	}
+	if body == "" || json.Unmarshal([]byte(body), &g) != nil || g.Members == nil {
+		return nil, false
+	}
+	ids := make([]string, 0, len(*g.Members))
+	for _, m := range *g.Members {
+		if m.Value != "" {
+			ids = append(ids, m.Value)
+		}
+	}
+	return ids, true
+}
+
+// difference is a minus b.
+func difference(a, b []string) []string {
+	in := make(map[string]bool, len(b))
+	for _, s := range b {
+		in[s] = true
+	}
+	var out []string
+	for _, s := range a {
+		if !in[s] {
+			out = append(out, s)
+			in[s] = true
+		}
+	}
+	return out
+}
