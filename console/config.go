@@ -91,7 +91,7 @@ func parseUser(line string) (name string, hash []byte, err error) {
 		return "", nil, errors.New(`want "name:bcrypt-hash", got an empty name`)
 	}
 	if !strings.HasPrefix(h, "$2y$") && !strings.HasPrefix(h, "$2a$") && !strings.HasPrefix(h, "$2b$") {
-		return "", nil, fmt.Errorf("user %q: want a bcrypt hash ($2y$, $2a$ or $2b$; htpasswd -nB %s prints one), got something else", name, name)
+		return "", nil, fmt.Errorf("user %q: want a bcrypt hash ($2y$, $2a$ or $2b$; scimtrail console-user %s or htpasswd -nB %s prints one), got something else", name, name, name)
 	}
 	if _, err := bcrypt.Cost([]byte(h)); err != nil || len(h) != 60 {
 		return "", nil, fmt.Errorf("user %q: malformed bcrypt hash (want 60 characters, got %d)", name, len(h))

@@ -65,5 +65,5 @@ func ExampleConfig_Validate() {
 	cfg := console.Config{Users: []string{"admin:hunter2"}}
 	fmt.Println(cfg.Validate())
 	// Output:
-	// "console-user" entry 1: user "admin": want a bcrypt hash ($2y$, $2a$ or $2b$; htpasswd -nB admin prints one), got something else
+	// "console-user" entry 1: user "admin": want a bcrypt hash ($2y$, $2a$ or $2b$; scimtrail console-user admin or htpasswd -nB admin prints one), got something else
 }

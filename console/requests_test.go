@@ -249,7 +249,7 @@ func TestConsole_DetailShowsOldNewBodyAndLinks(t *testing.T) {
 		return r.IdPName == "entra" && r.Action == http.MethodPatch && len(r.Changes) > 1
 	})
 	contains(t, "the Entra PATCH's page", f.get("/ui/requests/"+entra.ID, http.StatusOK),
-		`<td class="attr">urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber</td><td>replace</td><td class="old">—</td><td class="arrow">→</td><td class="new">&#34;2001&#34;</td>`,
+		`<td class="attr">urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber</td><td>replace</td><td class="none">—</td><td class="arrow">→</td><td class="new">&#34;2001&#34;</td>`,
 		`<td class="attr">name</td><td>replace</td><td class="old">&#34;Dana Scully&#34;</td><td class="arrow">→</td><td class="new">&#34;Danielle Scully-Mulder&#34;</td>`,
 		`<td class="attr">emails</td><td>replace</td><td class="old">&#34;dana@contoso.com&#34;</td><td class="arrow">→</td><td class="new">&#34;dana.scully@contoso.com&#34;</td>`)
 

@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/scimtrail/scimtrail/audit"
+	"github.com/scimtrail/scimtrail/console"
 	"github.com/scimtrail/scimtrail/exporter/kafka"
 	"github.com/scimtrail/scimtrail/exporter/otlp"
 	"github.com/scimtrail/scimtrail/exporter/spool"
@@ -65,18 +66,24 @@ func TestConfig_ValidFileFillsEveryKey(t *testing.T) {
 			Timeout: 5 * time.Second, MaxBatchBytes: 2 << 20, BatchSize: 256, BatchTimeout: 100 * time.Millisecond,
 			TLS: otlp.TLSConfig{CAFile: "/etc/scimtrail/otlp-ca.pem", CertFile: "/etc/scimtrail/otlp.crt", KeyFile: "/etc/scimtrail/otlp.key"},
 		},
-		OTLPTraces:      true,
-		Listen:          ":8443",
-		AdminListen:     "0.0.0.0:9464",
-		TLSCert:         "/etc/scimtrail/tls.crt",
-		TLSKey:          "/etc/scimtrail/tls.key",
-		LogFile:         "/var/log/scimtrail/records.jsonl", // ${RECORDS_DIR:-…} with RECORDS_DIR empty
-		StateDir:        "/var/lib/scimtrail",
-		ShutdownTimeout: 20 * time.Second,
-		LogLevel:        "debug",
-		LogFormat:       "json",
-		Lookup:          false,
-		ConfigFile:      "testdata/valid.yaml",
+		OTLPTraces:        true,
+		Listen:            ":8443",
+		AdminListen:       "0.0.0.0:9464",
+		TLSCert:           "/etc/scimtrail/tls.crt",
+		TLSKey:            "/etc/scimtrail/tls.key",
+		LogFile:           "/var/log/scimtrail/records.jsonl", // ${RECORDS_DIR:-…} with RECORDS_DIR empty
+		StateDir:          "/var/lib/scimtrail",
+		ShutdownTimeout:   20 * time.Second,
+		LogLevel:          "debug",
+		LogFormat:         "json",
+		Lookup:            false,
+		ConfigFile:        "testdata/valid.yaml",
+		Registry:          "/var/lib/scimtrail/registry.db",
+		RegistryRetention: 30 * 24 * time.Hour,
+		Console: console.Config{
+			Users:       []string{"alice:$2y$10$qdVwuP9IuGqN2v3kM3a0lO1bCw3m6FzYl0Xo4x8Cq5j8oGq0C7Z0e"},
+			TokenSHA256: []string{strings.Repeat("cd", 32)},
+		},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
