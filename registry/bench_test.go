@@ -4,13 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/scimtrail/scimtrail/registry"
+	"github.com/scimtrail/scimtrail/registry/registrytest"
 	"github.com/scimtrail/scimtrail/schema"
 )
 
@@ -26,70 +26,6 @@ var (
 	benchUsers   = flag.Int("registry.users", 2000, "users in the benchmark registry")
 	benchDB      = flag.String("registry.db", "", "benchmark registry file, built when missing (default: a temporary one)")
 )
-
-// population writes n records about users users and users/100 groups,
-// spread over 90 days, shaped like provisioning traffic: each user
-// created, then updated, read, (de)activated and moved between groups; 3%
-// of the requests refused.
-func population(n, users int, yield func([]schema.Record) error) error {
-	rnd := rand.New(rand.NewPCG(1, 2))
-	groups := max(users/100, 1)
-	idps := []string{"okta", "entra", "onelogin"}
-	start := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
-	step := 90 * 24 * time.Hour / time.Duration(n)
-	batch := make([]schema.Record, 0, 512)
-	for i := range n {
-		u := i % users
-		x := schema.Record{
-			ID:        fmt.Sprintf("%016x-%08d", i, u),
-			Timestamp: start.Add(time.Duration(i) * step),
-			IdPName:   idps[u%len(idps)],
-			Outcome:   schema.OutcomeSuccess, StatusCode: 200,
-			Direction: schema.DirectionIngress,
-		}
-		switch {
-		case i < users:
-			x.Action, x.StatusCode, x.Events = "POST", 201, []string{"user.created"}
-		case rnd.IntN(10) == 0:
-			x.Action = "GET"
-		default:
-			x.Action = "PATCH"
-		}
-		if i >= users && rnd.IntN(5) == 0 {
-			g := rnd.IntN(groups)
-			x.ResourceType, x.ResourceID, x.GroupName = schema.ResourceGroup, fmt.Sprintf("g%05d", g), fmt.Sprintf("Group %d", g)
-			x.Path = "/scim/v2/Groups/" + x.ResourceID
-			if rnd.IntN(3) == 0 {
-				x.MembersRemoved, x.Events = []string{fmt.Sprintf("u%06d", u)}, []string{"group.member_removed"}
-			} else {
-				x.MembersAdded, x.Events = []string{fmt.Sprintf("u%06d", u)}, []string{"group.member_added"}
-			}
-		} else {
-			x.ResourceType, x.ResourceID = schema.ResourceUser, fmt.Sprintf("u%06d", u)
-			x.UserEmail, x.UserName = fmt.Sprintf("user%06d@example.com", u), fmt.Sprintf("user%06d@example.com", u)
-			x.UserDisplayName, x.IdPResourceID = fmt.Sprintf("User %d", u), fmt.Sprintf("00u%06d", u)
-			x.Path = "/scim/v2/Users/" + x.ResourceID
-			if x.Action == "PATCH" {
-				active := rnd.IntN(4) != 0
-				x.Active = &active
-				x.Changes = []schema.Change{{Op: "replace", Attribute: "active", Old: raw(!active), New: raw(active)}}
-				x.RequestBody = fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":%t}}]}`, active)
-			}
-		}
-		if rnd.IntN(33) == 0 {
-			x.Outcome, x.StatusCode, x.Events = schema.OutcomeError, 400+rnd.IntN(2)*9, nil
-			x.ErrorDetail = []string{"userName is already in use", "invalid filter", "mutability: id is readOnly"}[rnd.IntN(3)]
-		}
-		batch = append(batch, x)
-		if len(batch) == cap(batch) || i == n-1 {
-			if err := yield(batch); err != nil {
-				return err
-			}
-			batch = batch[:0]
-		}
-	}
-	return nil
-}
 
 func benchRegistry(b *testing.B) *registry.Registry {
 	b.Helper()
@@ -108,7 +44,7 @@ func benchRegistry(b *testing.B) *registry.Registry {
 		return r
 	}
 	began := time.Now()
-	if err := population(*benchRecords, *benchUsers, func(recs []schema.Record) error { return r.Export(ctx, recs) }); err != nil {
+	if err := registrytest.Population(*benchRecords, *benchUsers, func(recs []schema.Record) error { return r.Export(ctx, recs) }); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("built %d records, %d users in %s", *benchRecords, *benchUsers, time.Since(began).Round(time.Millisecond))
@@ -119,7 +55,7 @@ func BenchmarkRequests(b *testing.B) {
 	r := benchRegistry(b)
 	ctx := context.Background()
 	u := *benchUsers / 2
-	last := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC).Add(90 * 24 * time.Hour)
+	_, last := registrytest.Span()
 	deep, err := r.Requests(ctx, registry.Filter{Limit: 50 * 20}) // page 21's cursor
 	if err != nil {
 		b.Fatal(err)
@@ -173,7 +109,7 @@ func BenchmarkUserPage(b *testing.B) {
 func BenchmarkSummary(b *testing.B) {
 	r := benchRegistry(b)
 	ctx := context.Background()
-	last := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC).Add(90 * 24 * time.Hour)
+	_, last := registrytest.Span()
 	for _, span := range []time.Duration{24 * time.Hour, 30 * 24 * time.Hour} {
 		b.Run(span.String(), func(b *testing.B) {
 			for b.Loop() {
@@ -191,7 +127,7 @@ func BenchmarkExport(b *testing.B) {
 	r := benchRegistry(b)
 	ctx := context.Background()
 	var recs []schema.Record
-	_ = population(4096, 1000, func(batch []schema.Record) error {
+	_ = registrytest.Population(4096, 1000, func(batch []schema.Record) error {
 		recs = append(recs, batch...)
 		return nil
 	})

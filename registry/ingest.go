@@ -33,7 +33,7 @@ func (r *Registry) Export(ctx context.Context, recs []schema.Record) error {
 		return fmt.Errorf("registry: begin: %w", err)
 	}
 	defer tx.Rollback()
-	w := &writer{ctx: ctx, tx: tx, counts: map[countKey]int64{}, stmts: map[string]*sql.Stmt{}}
+	w := &writer{ctx: ctx, tx: tx, counts: map[countKey]int64{}, errors: map[errorKey]errorCount{}, stmts: map[string]*sql.Stmt{}}
 	for i := range recs {
 		if err := w.apply(recs[i]); err != nil {
 			return fmt.Errorf("registry: record %s: %w", recs[i].ID, err)
@@ -53,11 +53,19 @@ type countKey struct {
 	idp, outcome string
 }
 
+type errorKey struct {
+	hour        int64
+	idp, detail string
+}
+
+type errorCount struct{ n, last int64 }
+
 // writer applies records inside one transaction.
 type writer struct {
 	ctx    context.Context
 	tx     *sql.Tx
 	counts map[countKey]int64
+	errors map[errorKey]errorCount
 	// stmts are the transaction's prepared statements by query: parsing
 	// the SQL again for each record cost a third of the ingestion time.
 	stmts map[string]*sql.Stmt
@@ -137,8 +145,12 @@ func (w *writer) apply(rec schema.Record) error {
 	if err != nil {
 		return fmt.Errorf("insert: %w", err)
 	}
-	w.counts[countKey{rec.Timestamp.Unix() / 3600 * 3600, rec.IdPName, rec.Outcome}]++
+	hour := rec.Timestamp.Unix() / 3600 * 3600
+	w.counts[countKey{hour, rec.IdPName, rec.Outcome}]++
 	if rec.Outcome != schema.OutcomeSuccess {
+		k := errorKey{hour, rec.IdPName, rec.ErrorDetail}
+		e := w.errors[k]
+		w.errors[k] = errorCount{n: e.n + 1, last: max(e.last, ts)}
 		return nil // a refused request changed nothing
 	}
 	switch {
@@ -154,6 +166,13 @@ func (w *writer) flushCounts() error {
 	for k, n := range w.counts {
 		if _, err := w.exec(`INSERT INTO counts (hour, idp, outcome, n) VALUES (?, ?, ?, ?)
 			ON CONFLICT (hour, idp, outcome) DO UPDATE SET n = n + excluded.n`, k.hour, k.idp, k.outcome, n); err != nil {
+			return err
+		}
+	}
+	for k, e := range w.errors {
+		if _, err := w.exec(`INSERT INTO error_counts (hour, idp, detail, n, last) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (hour, idp, detail) DO UPDATE SET n = n + excluded.n, last = max(last, excluded.last)`,
+			k.hour, k.idp, k.detail, e.n, e.last); err != nil {
 			return err
 		}
 	}

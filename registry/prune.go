@@ -33,6 +33,7 @@ func (r *Registry) Prune(ctx context.Context, before time.Time) (int64, error) {
 	}{
 		{"membership history", `DELETE FROM member_changes WHERE ts < ?`, cut},
 		{"counts", `DELETE FROM counts WHERE hour < ?`, before.Unix() / 3600 * 3600},
+		{"error counts", `DELETE FROM error_counts WHERE hour < ?`, before.Unix() / 3600 * 3600},
 		{"deleted users", `DELETE FROM users WHERE deleted = 1 AND last_seen < ?`, cut},
 		{"deleted groups", `DELETE FROM groups WHERE deleted = 1 AND last_seen < ?`, cut},
 	} {

@@ -519,8 +519,8 @@ func (r *Registry) Summary(ctx context.Context, from, to time.Time) (Summary, er
 		return Summary{}, fmt.Errorf("registry: summary: %w", err)
 	}
 	slices.Sort(s.IdPs)
-	errs, err := r.db.QueryContext(ctx, `SELECT error_detail, idp, COUNT(*), MAX(ts) FROM records
-		WHERE outcome = 'ERROR' AND ts >= ? AND ts < ? GROUP BY error_detail, idp ORDER BY 3 DESC, 1 LIMIT 10`, micros(from), micros(to))
+	errs, err := r.db.QueryContext(ctx, `SELECT detail, idp, SUM(n), MAX(last) FROM error_counts
+		WHERE hour >= ? AND hour < ? GROUP BY detail, idp ORDER BY 3 DESC, 1 LIMIT 10`, from.Unix(), to.Unix())
 	if err != nil {
 		return Summary{}, fmt.Errorf("registry: top errors: %w", err)
 	}

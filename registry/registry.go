@@ -125,6 +125,17 @@ CREATE TABLE IF NOT EXISTS counts (
 	n       INTEGER NOT NULL,
 	PRIMARY KEY (hour, idp, outcome)
 ) WITHOUT ROWID;
+
+-- error_counts keeps refused requests per hour, IdP and error detail, for
+-- the summary's top errors.
+CREATE TABLE IF NOT EXISTS error_counts (
+	hour   INTEGER NOT NULL,
+	idp    TEXT    NOT NULL,
+	detail TEXT    NOT NULL,
+	n      INTEGER NOT NULL,
+	last   INTEGER NOT NULL, -- the latest record's ts
+	PRIMARY KEY (hour, idp, detail)
+) WITHOUT ROWID;
 `
 
 // Open opens the registry database at path, creating it when missing.
