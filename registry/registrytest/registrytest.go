@@ -1,5 +1,3 @@
-// Package registrytest makes registries of a realistic shape for
-// benchmarks: provisioning traffic of many users over months.
 package registrytest
 
 import (
@@ -85,4 +83,3 @@ func Population(n, users int, yield func([]schema.Record) error) error {
 	}
 	return nil
 }
-

@@ -1,0 +1,3 @@
+// Package registrytest makes registries of a realistic shape for
+// benchmarks: provisioning traffic of many users over months.
+package registrytest
