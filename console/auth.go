@@ -36,7 +36,14 @@ type authenticator struct {
 
 	mu     sync.Mutex
 	logins map[[sha256.Size]byte]struct{}
+	// checks bounds the bcrypt comparisons running at once: each costs
+	// tens of milliseconds of CPU, and in proxy mode that CPU is the
+	// proxy's. A login that finds every slot taken is refused at once.
+	checks chan struct{}
 }
+
+// maxConcurrentChecks is how many bcrypt comparisons may run at once.
+const maxConcurrentChecks = 2
 
 // newAuthenticator builds the checker of a validated cfg.
 func newAuthenticator(cfg Config) (*authenticator, error) {
@@ -44,6 +51,7 @@ func newAuthenticator(cfg Config) (*authenticator, error) {
 		users:  make(map[string][]byte, len(cfg.Users)),
 		key:    make([]byte, 32),
 		logins: make(map[[sha256.Size]byte]struct{}),
+		checks: make(chan struct{}, maxConcurrentChecks),
 	}
 	if _, err := rand.Read(a.key); err != nil {
 		return nil, fmt.Errorf("console: login cache key: %w", err)
@@ -127,6 +135,12 @@ func (a *authenticator) login(name, password string) bool {
 	a.mu.Unlock()
 	if hit {
 		return true
+	}
+	select {
+	case a.checks <- struct{}{}:
+		defer func() { <-a.checks }()
+	default:
+		return false // a flood of guesses; a real user retries
 	}
 	hash, known := a.users[name]
 	if !known {

@@ -106,3 +106,36 @@ func TestAllow_ChecksEachScheme(t *testing.T) {
 		}
 	}
 }
+
+// TestLogin_GuessingFloodCannotTakeTheCPU: with every bcrypt slot taken,
+// a login is refused at once instead of queueing another comparison; a
+// credential checked before is still accepted from the cache.
+func TestLogin_GuessingFloodCannotTakeTheCPU(t *testing.T) {
+	a := newTestAuthenticator(t, bcrypt.MinCost)
+	if !a.login("admin", "right") {
+		t.Fatal("the right password was refused")
+	}
+	for range maxConcurrentChecks {
+		a.checks <- struct{}{} // every slot busy, as under a flood of guesses
+	}
+	if a.login("admin", "wrong") || a.login("nobody", "right") {
+		t.Error("a login ran bcrypt with every slot taken")
+	}
+	if !a.login("admin", "right") {
+		t.Error("a cached login was refused while the slots were taken")
+	}
+	for range maxConcurrentChecks {
+		<-a.checks
+	}
+	a2 := newTestAuthenticator(t, bcrypt.MinCost)
+	for range maxConcurrentChecks {
+		a2.checks <- struct{}{}
+	}
+	if a2.login("admin", "right") {
+		t.Error("an uncached login passed without a bcrypt check")
+	}
+	<-a2.checks
+	if !a2.login("admin", "right") {
+		t.Error("the right password was refused with a slot free")
+	}
+}

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -35,7 +36,15 @@ func (r *Registry) Export(ctx context.Context, recs []schema.Record) error {
 	defer tx.Rollback()
 	w := &writer{ctx: ctx, tx: tx, counts: map[countKey]int64{}, errors: map[errorKey]errorCount{}, stmts: map[string]*sql.Stmt{}}
 	for i := range recs {
-		if err := w.apply(recs[i]); err != nil {
+		err := w.apply(recs[i])
+		var bad badRecord
+		switch {
+		case errors.As(err, &bad):
+			// The record cannot be stored as it is; retrying would
+			// only stop every record behind it. It still went to the
+			// other sinks.
+			r.logger.Warn("registry: record skipped", "id", recs[i].ID, "reason", string(bad))
+		case err != nil:
 			return fmt.Errorf("registry: record %s: %w", recs[i].ID, err)
 		}
 	}
@@ -103,9 +112,14 @@ func (w *writer) exec(query string, args ...any) (sql.Result, error) {
 	return st.ExecContext(w.ctx, args...)
 }
 
+// badRecord is a record Export skips: what is wrong with it.
+type badRecord string
+
+func (b badRecord) Error() string { return string(b) }
+
 func (w *writer) apply(rec schema.Record) error {
 	if rec.ID == "" {
-		return errors.New("no id")
+		return badRecord("no id")
 	}
 	dest := rec.DestinationHost
 	var u *userRow
@@ -117,16 +131,20 @@ func (w *writer) apply(rec schema.Record) error {
 		if u, err = w.user(dest, rec.ResourceID); err != nil {
 			return err
 		}
-		completeUserChanges(&rec, u)
+		if u.known && micros(rec.Timestamp) >= u.lastSeen {
+			completeUserChanges(&rec, u)
+		}
 	case rec.ResourceType == schema.ResourceGroup:
 		if g, err = w.group(dest, rec.ResourceID); err != nil {
 			return err
 		}
-		completeGroupChanges(&rec, g)
+		if g.known && micros(rec.Timestamp) >= g.lastSeen {
+			completeGroupChanges(&rec, g)
+		}
 	}
 	body, err := json.Marshal(rec)
 	if err != nil {
-		return fmt.Errorf("encode: %w", err)
+		return badRecord("cannot be encoded: " + err.Error())
 	}
 	ts := micros(rec.Timestamp)
 	res, err := w.exec(`INSERT OR IGNORE INTO records
@@ -155,7 +173,7 @@ func (w *writer) apply(rec schema.Record) error {
 	}
 	switch {
 	case u != nil:
-		return w.applyUser(rec, u)
+		return w.applyUser(rec, u, seq)
 	case g != nil:
 		return w.applyGroup(rec, g, seq)
 	}
@@ -203,32 +221,52 @@ func (w *writer) user(dest, id string) (*userRow, error) {
 	return u, nil
 }
 
-// completeUserChanges fills the old value of tracked attributes the record
-// did not know.
+// completeUserChanges fills the old value of tracked attributes the
+// proxy did not know (its identity cache was lost) from the registry's
+// state, for a record newer than that state. Only entries in the tracked
+// shape (a scalar new value) are completed; one the proxy listed as asked
+// keeps its shape.
 func completeUserChanges(rec *schema.Record, u *userRow) {
-	if !u.known || u.deleted || rec.Outcome != schema.OutcomeSuccess {
+	if u.deleted || rec.Outcome != schema.OutcomeSuccess {
 		return
 	}
 	for i := range rec.Changes {
 		c := &rec.Changes[i]
-		if c.Old != nil {
-			continue
-		}
 		switch c.Attribute {
 		case "userName":
-			c.Old = jsonString(u.userName)
+			complete(c, jsonString(u.userName))
 		case "emails":
-			c.Old = jsonString(u.email)
+			complete(c, jsonString(u.email))
 		case "name":
-			c.Old = jsonString(u.displayName)
+			complete(c, jsonString(u.displayName))
 		case "externalId":
-			c.Old = jsonString(u.externalID)
+			complete(c, jsonString(u.externalID))
 		case "active":
 			if u.active.Valid {
-				c.Old, _ = json.Marshal(u.active.Bool)
+				b, _ := json.Marshal(u.active.Bool)
+				complete(c, b)
 			}
 		}
 	}
+}
+
+// complete gives a change without an old value the one the registry knew,
+// when the new value is a scalar of the tracked shape; add becomes replace.
+func complete(c *schema.Change, old json.RawMessage) {
+	if c.Old != nil || old == nil || !scalar(c.New) {
+		return
+	}
+	c.Old = old
+	if c.Op == "add" {
+		c.Op = "replace"
+	}
+}
+
+// scalar reports whether v is a JSON string, number or boolean (absent
+// counts too: a removal).
+func scalar(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) == 0 || (v[0] != '[' && v[0] != '{' && !bytes.Equal(v, []byte("null")))
 }
 
 func jsonString(s string) json.RawMessage {
@@ -239,7 +277,7 @@ func jsonString(s string) json.RawMessage {
 	return b
 }
 
-func (w *writer) applyUser(rec schema.Record, u *userRow) error {
+func (w *writer) applyUser(rec schema.Record, u *userRow, seq int64) error {
 	ts := micros(rec.Timestamp)
 	newer := !u.known || ts >= u.lastSeen
 	if !u.known {
@@ -277,9 +315,16 @@ func (w *writer) applyUser(rec schema.Record, u *userRow) error {
 		return fmt.Errorf("write user %s: %w", rec.ResourceID, err)
 	}
 	if newer && rec.Action == http.MethodDelete {
-		// A deleted user belongs to no group any more.
-		if _, err := w.exec(`DELETE FROM members WHERE destination = ? AND user_id = ?`, rec.DestinationHost, rec.ResourceID); err != nil {
-			return fmt.Errorf("drop memberships of %s: %w", rec.ResourceID, err)
+		// A deleted user belongs to no group any more; its timeline says
+		// which groups it left.
+		groups, err := w.ids(`SELECT group_id FROM members WHERE destination = ? AND user_id = ? AND present = 1`, rec.DestinationHost, rec.ResourceID)
+		if err != nil {
+			return fmt.Errorf("read memberships of %s: %w", rec.ResourceID, err)
+		}
+		for _, gid := range groups {
+			if err := w.setMember(rec.DestinationHost, gid, rec.ResourceID, ts, seq, false, false); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -308,19 +353,16 @@ func (w *writer) group(dest, id string) (*groupRow, error) {
 }
 
 func completeGroupChanges(rec *schema.Record, g *groupRow) {
-	if !g.known || g.deleted || rec.Outcome != schema.OutcomeSuccess {
+	if g.deleted || rec.Outcome != schema.OutcomeSuccess {
 		return
 	}
 	for i := range rec.Changes {
 		c := &rec.Changes[i]
-		if c.Old != nil {
-			continue
-		}
 		switch c.Attribute {
 		case "displayName":
-			c.Old = jsonString(g.name)
+			complete(c, jsonString(g.name))
 		case "externalId":
-			c.Old = jsonString(g.externalID)
+			complete(c, jsonString(g.externalID))
 		}
 	}
 }
@@ -355,48 +397,133 @@ func (w *writer) applyGroup(rec schema.Record, g *groupRow, seq int64) error {
 		dest, gid, g.name, g.externalID, g.idp, g.firstSeen, g.lastSeen, g.deleted); err != nil {
 		return fmt.Errorf("write group %s: %w", gid, err)
 	}
-	added, removed := rec.MembersAdded, rec.MembersRemoved
 	switch {
-	case newer && rec.Action == http.MethodDelete:
+	case rec.Action == http.MethodDelete:
+		// Every member leaves, as of the DELETE; an older add arriving
+		// later does not bring one back.
 		current, err := w.memberIDs(dest, gid)
 		if err != nil {
 			return err
 		}
-		added, removed = nil, current
-	case rec.Action == http.MethodPut:
-		// A PUT names the whole membership: what the registry holds beyond
-		// it is gone, even when the proxy did not know the prior list.
-		if next, ok := putMembers(rec.RequestBody); ok {
+		if err := w.membersSet(dest, gid, ts); err != nil {
+			return err
+		}
+		return w.setMembers(dest, gid, current, ts, seq, false, false)
+	case rec.Action == http.MethodPost:
+		if err := w.membersSet(dest, gid, ts); err != nil {
+			return err
+		}
+	case rec.Action == http.MethodPut || rec.Action == http.MethodPatch:
+		// A PUT names the whole membership, and so does a PATCH that
+		// replaces or empties it: what the registry holds beyond it is
+		// gone, even when the proxy did not know the prior list.
+		var next []string
+		var whole bool
+		if rec.Action == http.MethodPut {
+			next, whole = putMembers(rec.RequestBody)
+		} else {
 			current, err := w.memberIDs(dest, gid)
 			if err != nil {
 				return err
 			}
-			added, removed = difference(next, current), difference(current, next)
+			next, whole = patchMembers(rec.RequestBody, current, rec.MembersRemoved)
 		}
-	}
-	for _, uid := range added {
-		res, err := w.exec(`INSERT OR IGNORE INTO members (destination, group_id, user_id, since) VALUES (?, ?, ?, ?)`, dest, gid, uid, ts)
-		if err != nil {
-			return fmt.Errorf("add member %s to %s: %w", uid, gid, err)
-		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			if err := w.memberChange(dest, uid, seq, ts, gid, "added"); err != nil {
+		if whole {
+			current, err := w.memberIDs(dest, gid)
+			if err != nil {
 				return err
 			}
-		}
-	}
-	for _, uid := range removed {
-		res, err := w.exec(`DELETE FROM members WHERE destination = ? AND group_id = ? AND user_id = ?`, dest, gid, uid)
-		if err != nil {
-			return fmt.Errorf("remove member %s from %s: %w", uid, gid, err)
-		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			if err := w.memberChange(dest, uid, seq, ts, gid, "removed"); err != nil {
+			if err := w.membersSet(dest, gid, ts); err != nil {
 				return err
 			}
+			if err := w.setMembers(dest, gid, difference(next, current), ts, seq, true, false); err != nil {
+				return err
+			}
+			return w.setMembers(dest, gid, difference(current, next), ts, seq, false, false)
+		}
+	}
+	if err := w.setMembers(dest, gid, rec.MembersAdded, ts, seq, true, true); err != nil {
+		return err
+	}
+	return w.setMembers(dest, gid, rec.MembersRemoved, ts, seq, false, true)
+}
+
+// membersSet notes that a record at ts named gid's whole membership.
+func (w *writer) membersSet(dest, gid string, ts int64) error {
+	if _, err := w.exec(`UPDATE groups SET members_set = max(members_set, ?) WHERE destination = ? AND id = ?`, ts, dest, gid); err != nil {
+		return fmt.Errorf("group %s: %w", gid, err)
+	}
+	return nil
+}
+
+func (w *writer) setMembers(dest, gid string, uids []string, ts, seq int64, present, stated bool) error {
+	for _, uid := range uids {
+		if err := w.setMember(dest, gid, uid, ts, seq, present, stated); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// setMember records that uid joined (present) or left gid at ts. The
+// membership follows the newest decision: a change older than the one
+// that set the row is history, not state, and an add older than the
+// group's or the user's deletion is not applied. The change goes on the
+// user's timeline when it was applied, or when the record itself stated
+// it (members_added/members_removed): those happened whatever arrived
+// first.
+func (w *writer) setMember(dest, gid, uid string, ts, seq int64, present, stated bool) error {
+	var was, found bool
+	var changed, since int64
+	err := w.queryRow(`SELECT present, changed, since FROM members WHERE destination = ? AND group_id = ? AND user_id = ?`, dest, gid, uid).
+		Scan(&was, &changed, &since)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("read member %s of %s: %w", uid, gid, err)
+	default:
+		found = true
+	}
+	apply := !found || ts >= changed
+	if apply && present && !found {
+		late, err := w.lateAdd(dest, gid, uid, ts)
+		if err != nil {
+			return err
+		}
+		apply = !late
+	}
+	if apply {
+		if present && !(found && was) {
+			since = ts
+		}
+		if _, err := w.exec(`INSERT INTO members (destination, group_id, user_id, since, changed, present) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (destination, group_id, user_id) DO UPDATE SET since = excluded.since, changed = excluded.changed, present = excluded.present`,
+			dest, gid, uid, since, ts, present); err != nil {
+			return fmt.Errorf("set member %s of %s: %w", uid, gid, err)
+		}
+	}
+	if !stated && !(apply && (!found || was != present)) {
+		return nil
+	}
+	op := "removed"
+	if present {
+		op = "added"
+	}
+	return w.memberChange(dest, uid, seq, ts, gid, op)
+}
+
+// lateAdd reports whether an add at ts of a member the registry has no
+// row for comes after a newer decision: the group or the user deleted
+// later, or the whole membership named later without it.
+func (w *writer) lateAdd(dest, gid, uid string, ts int64) (bool, error) {
+	var n int
+	err := w.queryRow(`SELECT (SELECT COUNT(*) FROM groups WHERE destination = ? AND id = ? AND ((deleted = 1 AND last_seen > ?) OR members_set > ?))
+		+ (SELECT COUNT(*) FROM users WHERE destination = ? AND id = ? AND deleted = 1 AND last_seen > ?)`,
+		dest, gid, ts, ts, dest, uid, ts).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("read what came after adding %s to %s: %w", uid, gid, err)
+	}
+	return n > 0, nil
 }
 
 func (w *writer) memberChange(dest, uid string, seq, ts int64, gid, op string) error {
@@ -408,13 +535,21 @@ func (w *writer) memberChange(dest, uid string, seq, ts int64, gid, op string) e
 }
 
 func (w *writer) memberIDs(dest, gid string) ([]string, error) {
-	st, err := w.stmt(`SELECT user_id FROM members WHERE destination = ? AND group_id = ?`)
+	ids, err := w.ids(`SELECT user_id FROM members WHERE destination = ? AND group_id = ? AND present = 1`, dest, gid)
 	if err != nil {
 		return nil, fmt.Errorf("read members of %s: %w", gid, err)
 	}
-	rows, err := st.QueryContext(w.ctx, dest, gid)
+	return ids, nil
+}
+
+func (w *writer) ids(query string, args ...any) ([]string, error) {
+	st, err := w.stmt(query)
 	if err != nil {
-		return nil, fmt.Errorf("read members of %s: %w", gid, err)
+		return nil, err
+	}
+	rows, err := st.QueryContext(w.ctx, args...)
+	if err != nil {
+		return nil, err
 	}
 	return scanStrings(rows)
 }
@@ -450,6 +585,72 @@ func putMembers(body string) ([]string, bool) {
 		}
 	}
 	return ids, true
+}
+
+// patchMembers reads a group PatchOp body. When an operation replaces the
+// whole member list or removes every member, it returns the membership
+// after the operations, starting from current, and true; otherwise false:
+// the record's members_added and members_removed say what changed.
+// removed are the record's members_removed, which also covers operations
+// addressing members by filter (members[value eq "id"]).
+func patchMembers(body string, current, removed []string) ([]string, bool) {
+	var p struct {
+		Operations []struct {
+			Op    string          `json:"op"`
+			Path  string          `json:"path"`
+			Value json.RawMessage `json:"value"`
+		} `json:"Operations"`
+	}
+	if body == "" || json.Unmarshal([]byte(body), &p) != nil {
+		return nil, false
+	}
+	set, whole := current, false
+	for _, o := range p.Operations {
+		if !strings.EqualFold(strings.TrimSpace(o.Path), "members") {
+			continue
+		}
+		ids := valueIDs(o.Value)
+		switch strings.ToLower(o.Op) {
+		case "replace":
+			set, whole = ids, true
+		case "add":
+			set = append(set, difference(ids, set)...)
+		case "remove":
+			if len(ids) == 0 {
+				set, whole = nil, true
+			} else {
+				set = difference(set, ids)
+			}
+		}
+	}
+	if !whole {
+		return nil, false
+	}
+	return difference(set, removed), true
+}
+
+// valueIDs reads the member ids of a members value: a list of {"value":
+// id} objects, or one such object.
+func valueIDs(v json.RawMessage) []string {
+	var list []struct {
+		Value string `json:"value"`
+	}
+	if json.Unmarshal(v, &list) != nil {
+		var one struct {
+			Value string `json:"value"`
+		}
+		if json.Unmarshal(v, &one) != nil || one.Value == "" {
+			return nil
+		}
+		return []string{one.Value}
+	}
+	ids := make([]string, 0, len(list))
+	for _, m := range list {
+		if m.Value != "" {
+			ids = append(ids, m.Value)
+		}
+	}
+	return ids
 }
 
 // difference is a minus b.

@@ -27,11 +27,20 @@ func (r *Registry) Prune(ctx context.Context, before time.Time) (int64, error) {
 			break
 		}
 	}
+	for {
+		n, err := r.pruneStep(ctx, `DELETE FROM member_changes WHERE (destination, user_id, seq, group_id) IN
+			(SELECT destination, user_id, seq, group_id FROM member_changes WHERE ts < ? LIMIT ?)`, cut, pruneChunk)
+		if err != nil {
+			return total, fmt.Errorf("registry: prune membership history: %w", err)
+		}
+		if n < pruneChunk {
+			break
+		}
+	}
 	for _, q := range []struct {
 		what, sql string
 		arg       int64
 	}{
-		{"membership history", `DELETE FROM member_changes WHERE ts < ?`, cut},
 		{"counts", `DELETE FROM counts WHERE hour < ?`, before.Unix() / 3600 * 3600},
 		{"error counts", `DELETE FROM error_counts WHERE hour < ?`, before.Unix() / 3600 * 3600},
 		{"deleted users", `DELETE FROM users WHERE deleted = 1 AND last_seen < ?`, cut},

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -37,10 +38,6 @@ func (r *Registry) Requests(ctx context.Context, f Filter) (Page, error) {
 	eq("outcome", strings.ToUpper(f.Outcome))
 	eq("email", strings.ToLower(f.Email))
 	eq("grp", strings.ToLower(f.Group))
-	if f.ResourceID != "" {
-		where = append(where, "(resource_id = ? OR idp_resource_id = ?)")
-		args = append(args, f.ResourceID, f.ResourceID)
-	}
 	if !f.From.IsZero() {
 		where = append(where, "ts >= ?")
 		args = append(args, micros(f.From))
@@ -64,12 +61,7 @@ func (r *Registry) Requests(ctx context.Context, f Filter) (Page, error) {
 		limit = DefaultLimit
 	}
 	limit = min(limit, MaxLimit)
-	q := "SELECT seq, ts, body FROM records"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY ts DESC, seq DESC LIMIT ?"
-	args = append(args, limit+1)
+	q, args := pageQuery(where, args, f.ResourceID, limit+1)
 	rows, err := r.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("registry: requests: %w", err)
@@ -96,6 +88,30 @@ func (r *Registry) Requests(ctx context.Context, f Filter) (Page, error) {
 		return Page{}, fmt.Errorf("registry: requests: %w", err)
 	}
 	return p, nil
+}
+
+// pageQuery is the query of one page of at most n records. With a
+// resource id, that matches resource_id or idp_resource_id: two bounded
+// seeks in index order, merged, rather than an OR that SQLite answers by
+// sorting every record of the resource on every page.
+func pageQuery(where []string, args []any, resourceID string, n int) (string, []any) {
+	one := func(extra string) string {
+		w := append([]string{extra}, where...)
+		if extra == "" {
+			w = where
+		}
+		q := "SELECT seq, ts, body FROM records"
+		if len(w) > 0 {
+			q += " WHERE " + strings.Join(w, " AND ")
+		}
+		return q + " ORDER BY ts DESC, seq DESC LIMIT ?"
+	}
+	if resourceID == "" {
+		return one(""), append(args, n)
+	}
+	all := append(append(append(append([]any{resourceID}, args...), n, resourceID), args...), n)
+	return "SELECT * FROM (" + one("resource_id = ?") + ") UNION SELECT * FROM (" + one("idp_resource_id = ?") +
+		") ORDER BY ts DESC, seq DESC LIMIT ?", append(all, n)
 }
 
 func parseCursor(s string) (ts, seq int64, err error) {
@@ -164,7 +180,7 @@ func (r *Registry) User(ctx context.Context, destination, id string) (User, bool
 	}
 	rows, err := r.db.QueryContext(ctx, `SELECT m.group_id, COALESCE(g.name, ''), m.since FROM members m
 		LEFT JOIN groups g ON g.destination = m.destination AND g.id = m.group_id
-		WHERE m.destination = ? AND m.user_id = ? ORDER BY lower(g.name), m.group_id`, destination, id)
+		WHERE m.destination = ? AND m.user_id = ? AND m.present = 1 ORDER BY lower(g.name), m.group_id`, destination, id)
 	if err != nil {
 		return User{}, false, fmt.Errorf("registry: groups of %s: %w", id, err)
 	}
@@ -275,10 +291,7 @@ func (r *Registry) UserTimeline(ctx context.Context, destination, id string, lim
 
 func newestFirst(rows []timelineRow, limit int) []Entry {
 	slices.SortFunc(rows, func(a, b timelineRow) int {
-		if a.ts != b.ts {
-			return int(b.ts - a.ts)
-		}
-		return int(b.seq - a.seq)
+		return cmp.Or(cmp.Compare(b.ts, a.ts), cmp.Compare(b.seq, a.seq))
 	})
 	out := make([]Entry, 0, min(len(rows), limit))
 	for i, t := range rows {
@@ -302,7 +315,7 @@ func (r *Registry) Group(ctx context.Context, destination, id string) (Group, bo
 	}
 	rows, err := r.db.QueryContext(ctx, `SELECT m.user_id, COALESCE(u.email, ''), COALESCE(u.user_name, ''), m.since FROM members m
 		LEFT JOIN users u ON u.destination = m.destination AND u.id = m.user_id
-		WHERE m.destination = ? AND m.group_id = ? ORDER BY lower(COALESCE(u.email, '')), m.user_id`, destination, id)
+		WHERE m.destination = ? AND m.group_id = ? AND m.present = 1 ORDER BY lower(COALESCE(u.email, '')), m.user_id`, destination, id)
 	if err != nil {
 		return Group{}, false, fmt.Errorf("registry: members of %s: %w", id, err)
 	}
@@ -347,12 +360,17 @@ func (r *Registry) GroupTimeline(ctx context.Context, destination, id string, li
 	for i, t := range rows {
 		out[i] = t.entry
 		ids := slices.Concat(t.entry.Record.MembersAdded, t.entry.Record.MembersRemoved)
-		if out[i].Members, err = r.Resolve(ctx, destination, ids); err != nil {
+		// A bulk change can name thousands: the first ones are resolved,
+		// the rest show as ids.
+		if out[i].Members, err = r.Resolve(ctx, destination, ids[:min(len(ids), maxResolved)]); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
+
+// maxResolved bounds the member ids resolved per group timeline entry.
+const maxResolved = 200
 
 // Resolve maps user ids to the e-mail (else userName) the registry knows
 // for them; unknown ids are left out.
@@ -421,7 +439,10 @@ func (r *Registry) Users(ctx context.Context, query string, limit int) ([]User, 
 		}
 		out = append(out, u)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("registry: users: %w", err)
+	}
+	return out, nil
 }
 
 // Groups finds groups whose name starts with query (any case), ordered by
@@ -449,7 +470,10 @@ func (r *Registry) Groups(ctx context.Context, query string, limit int) ([]Group
 		}
 		out = append(out, g)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("registry: groups: %w", err)
+	}
+	return out, nil
 }
 
 // IdPs lists the IdP names of all stored records, sorted.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"strings"
 	"sync"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
@@ -78,6 +79,7 @@ CREATE TABLE IF NOT EXISTS users (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS users_email ON users(lower(email));
 CREATE INDEX IF NOT EXISTS users_name  ON users(lower(user_name));
+CREATE INDEX IF NOT EXISTS users_seen  ON users(last_seen);
 
 CREATE TABLE IF NOT EXISTS groups (
 	destination TEXT    NOT NULL,
@@ -88,15 +90,27 @@ CREATE TABLE IF NOT EXISTS groups (
 	first_seen  INTEGER NOT NULL,
 	last_seen   INTEGER NOT NULL,
 	deleted     INTEGER NOT NULL DEFAULT 0,
+	-- members_set is the newest record that named the whole membership
+	-- (a create, a PUT, a PATCH replacing or emptying it, a DELETE): an
+	-- older add of someone it left out comes too late.
+	members_set INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (destination, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS groups_name ON groups(lower(name));
+CREATE INDEX IF NOT EXISTS groups_seen ON groups(last_seen);
 
+-- members keeps, per group and user, whether the user is a member and
+-- when that was last decided: records can arrive out of order (a user's and
+-- a group's records travel on different Kafka partitions), and an older
+-- add must not undo a newer remove. A removed member stays as a row with
+-- present = 0 for that reason.
 CREATE TABLE IF NOT EXISTS members (
 	destination TEXT    NOT NULL,
 	group_id    TEXT    NOT NULL,
 	user_id     TEXT    NOT NULL,
-	since       INTEGER NOT NULL,
+	since       INTEGER NOT NULL, -- when the current membership began
+	changed     INTEGER NOT NULL, -- the newest record that decided present
+	present     INTEGER NOT NULL,
 	PRIMARY KEY (destination, group_id, user_id)
 ) WITHOUT ROWID;
 -- user_id first: every ingress row has the same (empty) destination, and
@@ -145,6 +159,10 @@ CREATE TABLE IF NOT EXISTS error_counts (
 func Open(ctx context.Context, path string, opts Options) (*Registry, error) {
 	if path == "" {
 		return nil, errors.New(`registry: requires a database path ("registry")`)
+	}
+	if strings.ContainsAny(path, "?#") {
+		// They would end the file name in the connection string.
+		return nil, fmt.Errorf(`registry: %q: a database path may not contain "?" or "#"`, path)
 	}
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)", "foreign_keys(OFF)", "cache_size(-32000)"} {

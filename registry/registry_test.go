@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -370,5 +371,105 @@ func TestOpen_Reopen(t *testing.T) {
 	defer r.Close()
 	if x, ok, err := r.Request(ctx, "r2"); err != nil || !ok || x.UserEmail != "ann.lee@example.com" {
 		t.Errorf("after reopen: %+v %v %v", x, ok, err)
+	}
+}
+
+func members(t *testing.T, r *registry.Registry, gid string) []string {
+	t.Helper()
+	g, _, err := r.Group(t.Context(), "", gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{}
+	for _, m := range g.Members {
+		ids = append(ids, m.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Records arrive out of order: a user's and a group's records travel on
+// different Kafka partitions, several sidecars write to one topic, a SIEM
+// export may be sorted newest first. The membership follows the newest
+// record, whatever arrived first; the timeline keeps every change.
+func TestExport_MembershipFollowsTheNewestRecordNotTheLastArrived(t *testing.T) {
+	add := func(id string, minute int, uids ...string) schema.Record {
+		x := rec(id, minute, "PATCH", schema.ResourceGroup, "g1")
+		x.GroupName, x.MembersAdded = "Eng", uids
+		return x
+	}
+	remove := func(id string, minute int, uids ...string) schema.Record {
+		x := rec(id, minute, "PATCH", schema.ResourceGroup, "g1")
+		x.GroupName, x.MembersRemoved = "Eng", uids
+		return x
+	}
+	put := func(id string, minute int, uids ...string) schema.Record {
+		x := rec(id, minute, "PUT", schema.ResourceGroup, "g1")
+		x.GroupName = "Eng"
+		var ms []string
+		for _, u := range uids {
+			ms = append(ms, `{"value":"`+u+`"}`)
+		}
+		x.RequestBody = `{"displayName":"Eng","members":[` + strings.Join(ms, ",") + `]}`
+		return x
+	}
+	delGroup := rec("dg", 5, "DELETE", schema.ResourceGroup, "g1")
+	delUser := rec("du", 5, "DELETE", schema.ResourceUser, "u9")
+	tests := []struct {
+		name    string
+		arrival []schema.Record
+		want    []string
+	}{
+		{"remove arrives before the older add", []schema.Record{remove("b", 2, "u1"), add("a", 1, "u1")}, []string{}},
+		{"add arrives before the older remove", []schema.Record{add("b", 2, "u1"), remove("a", 1, "u1")}, []string{"u1"}},
+		{"an add older than the group's deletion", []schema.Record{add("a", 1, "u1"), delGroup, add("b", 3, "u9")}, []string{}},
+		{"an add older than the user's deletion", []schema.Record{delUser, add("a", 3, "u9")}, []string{}},
+		{"an older PUT after a newer one", []schema.Record{put("b", 9, "new"), put("a", 4, "old")}, []string{"new"}},
+		{"a PATCH replacing the list the proxy did not know", []schema.Record{add("a", 1, "u1", "u2"), func() schema.Record {
+			x := add("b", 2, "u3")
+			x.RequestBody = `{"Operations":[{"op":"replace","path":"members","value":[{"value":"u3"}]}]}`
+			return x
+		}()}, []string{"u3"}},
+		{"a PATCH removing every member", []schema.Record{add("a", 1, "u1", "u2"), func() schema.Record {
+			x := rec("b", 2, "PATCH", schema.ResourceGroup, "g1")
+			x.RequestBody = `{"Operations":[{"op":"remove","path":"members"}]}`
+			return x
+		}()}, []string{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := open(t)
+			for _, x := range tc.arrival {
+				export(t, r, x)
+			}
+			if got := members(t, r, "g1"); !slices.Equal(got, tc.want) {
+				t.Errorf("members = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// Both changes are history, whichever came first.
+	r := open(t)
+	export(t, r, remove("b", 2, "u1"))
+	export(t, r, add("a", 1, "u1"))
+	tl, err := r.UserTimeline(t.Context(), "", "u1", 0)
+	if err != nil || len(tl) != 2 || tl[0].Membership != "removed" || tl[1].Membership != "added" {
+		t.Errorf("timeline = %+v, %v", tl, err)
+	}
+}
+
+func TestExport_DeletedUserLeavesItsGroupsOnItsTimeline(t *testing.T) {
+	r := open(t)
+	g := rec("a", 0, "POST", schema.ResourceGroup, "g1")
+	g.GroupName, g.MembersAdded = "Eng", []string{"u1"}
+	u := rec("b", 0, "POST", schema.ResourceUser, "u1")
+	u.UserEmail = "ann@example.com"
+	del := rec("c", 1, "DELETE", schema.ResourceUser, "u1")
+	export(t, r, u, g, del)
+	if got := members(t, r, "g1"); len(got) != 0 {
+		t.Errorf("members after the user's DELETE = %v", got)
+	}
+	tl, _ := r.UserTimeline(t.Context(), "", "u1", 0)
+	if len(tl) < 2 || tl[0].Record.ID != "c" || tl[1].Membership != "removed" || tl[1].Record.ID != "c" {
+		t.Errorf("timeline = %+v", tl)
 	}
 }

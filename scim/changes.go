@@ -176,16 +176,25 @@ func touched(effects []effect) []string {
 // value shows (an attribute an Identity does not hold, a second e-mail,
 // name.middleName, a value not understood): whether that changed cannot
 // be told. Skipped are what cannot change anything (the resource's id,
-// schemas and meta, a user's groups, read-only by RFC 7643 §4.1.2) and
-// secrets, which scimtrail never holds and so never compares: a PUT that
-// resends a password does not stop being a no-op.
-func (v *derivation) putOperations(body object) (ops []Operation, effects []effect, untracked bool) {
-	blank := Identity{Type: v.ep.ResourceType}
+// schemas and meta, a user's groups, read-only by RFC 7643 §4.1.2).
+// Secrets are never compared (scimtrail never holds them) but always
+// listed, redacted: a PUT carrying a password may have changed it, and a
+// credential change must not hide as a no-op.
+func (v *derivation) putOperations(body object) (ops []Operation, effects []effect, secrets []schema.Change, untracked bool) {
+	// The list fingerprint last seen lets a resent emails list count as
+	// unchanged.
+	blank := Identity{Type: v.ep.ResourceType, EmailsHash: v.prior.EmailsHash}
 	var d memberDelta
 	for _, k := range objectKeys(v.in.Exchange.RequestBody) {
 		value, ok := body[k]
-		if !ok || ignoredPathlessKey(k) || v.Redactor.IsSecret(k) ||
+		if !ok || ignoredPathlessKey(k) ||
 			(v.ep.ResourceType == schema.ResourceUser && strings.EqualFold(k, "groups")) {
+			continue
+		}
+		if v.Redactor.IsSecret(k) {
+			// body is the redacted request: value is the redaction mark.
+			secrets = append(secrets, v.change(newOperation("replace", k, value, true)))
+			untracked = true
 			continue
 		}
 		op := newOperation("replace", k, value, true)
@@ -193,5 +202,5 @@ func (v *derivation) putOperations(body object) (ops []Operation, effects []effe
 		untracked = untracked || e.attr == "" || e.partial
 		ops, effects = append(ops, op), append(effects, e)
 	}
-	return ops, effects, untracked
+	return ops, effects, secrets, untracked
 }

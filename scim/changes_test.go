@@ -19,6 +19,12 @@ func TestDerive_NoOpOnlyWhenNothingCouldHaveChanged(t *testing.T) {
 	ann := scim.Identity{Type: schema.ResourceUser, ID: "u1", UserName: "ann", Email: "ann@work.example",
 		GivenName: "Ann", FamilyName: "Jones", ExternalID: "ext-ann", Active: &active}
 	group := scim.Identity{Type: schema.ResourceGroup, ID: "g1", DisplayName: "Sales", Members: []string{"u1"}, MembersKnown: true}
+	// annSeen is ann with the emails list a previous answer showed.
+	annSeen := ann
+	annSeen.EmailsHash = scim.IdentityFromResource(schema.ResourceUser, map[string]any{
+		"emails": []any{map[string]any{"value": "Ann@Work.example", "type": "work", "primary": true}},
+	}).EmailsHash
+	const annUser = `"userName":"ann","name":{"givenName":"Ann","familyName":"Jones"},"externalId":"ext-ann","active":true`
 	patch := func(ops string) string {
 		return `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":` + ops + `}`
 	}
@@ -29,6 +35,26 @@ func TestDerive_NoOpOnlyWhenNothingCouldHaveChanged(t *testing.T) {
 		noOp                     bool
 		events                   []string
 	}{
+		{
+			name: "user PUT resending the emails list last seen", method: "PUT", path: "/Users/u1", prior: &annSeen,
+			body: `{` + annUser + `,"emails":[{"primary":true,"value":"ann@work.example","type":"work"}]}`,
+			noOp: true,
+		},
+		{
+			name: "user PUT adding a secondary address", method: "PUT", path: "/Users/u1", prior: &annSeen,
+			body:   `{` + annUser + `,"emails":[{"primary":true,"value":"ann@work.example","type":"work"},{"value":"ann@home.example","type":"home"}]}`,
+			events: []string{"user.updated"},
+		},
+		{
+			name: "user PUT retyping the one address", method: "PUT", path: "/Users/u1", prior: &annSeen,
+			body:   `{` + annUser + `,"emails":[{"primary":true,"value":"ann@work.example","type":"home"}]}`,
+			events: []string{"user.updated"},
+		},
+		{
+			name: "emails list replaced, the one last seen unknown", method: "PATCH", path: "/Users/u1", prior: &ann,
+			body:    patch(`[{"op":"replace","path":"emails","value":[{"primary":true,"value":"ann@work.example","type":"home"}]}]`),
+			changes: `[{"op":"replace","attribute":"emails","new":[{"primary":true,"type":"home","value":"ann@work.example"}]}]`, events: []string{"user.updated"},
+		},
 		{
 			name: "name removed", method: "PATCH", path: "/Users/u1", prior: &ann,
 			body:    patch(`[{"op":"remove","path":"name"}]`),
@@ -77,9 +103,11 @@ func TestDerive_NoOpOnlyWhenNothingCouldHaveChanged(t *testing.T) {
 			changes: `[{"op":"replace","attribute":"emails[type eq","new":"x"}]`, events: []string{"user.updated"},
 		},
 		{
-			name: "user PUT that changes only the password", method: "PUT", path: "/Users/u1", prior: &ann,
-			body: `{"userName":"ann","name":{"givenName":"Ann","familyName":"Jones"},"emails":[{"value":"ann@work.example","primary":true}],"externalId":"ext-ann","active":true,"password":"n3w-Secret!"}`,
-			noOp: true,
+			// Whether the password changed cannot be told; a credential
+			// change must not hide as a no-op.
+			name: "user PUT that carries a password", method: "PUT", path: "/Users/u1", prior: &ann,
+			body:    `{"userName":"ann","name":{"givenName":"Ann","familyName":"Jones"},"emails":[{"value":"ann@work.example","primary":true}],"externalId":"ext-ann","active":true,"password":"n3w-Secret!"}`,
+			changes: `[{"op":"replace","attribute":"password","new":"[REDACTED]"}]`, events: []string{"user.updated"},
 		},
 		{
 			name: "user PUT with a name part not tracked", method: "PUT", path: "/Users/u1", prior: &ann,

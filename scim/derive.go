@@ -309,12 +309,13 @@ func (v *derivation) replace() {
 	next = v.after(next)
 	v.show(next)
 	v.learn(next)
-	ops, effects, untracked := v.putOperations(body)
+	ops, effects, secrets, untracked := v.putOperations(body)
 	// Unknown before, a PUT's tracked attributes cannot be told from its
 	// untracked ones: all of them are what it sent, none is a change.
 	if v.known {
 		v.res.Record.Changes = v.listChanges(ops, effects, next, false)
 	}
+	v.res.Record.Changes = append(v.res.Record.Changes, secrets...)
 	v.settle(d, touched(effects), next, untracked || !v.known || body == nil)
 }
 

@@ -73,6 +73,11 @@ type Identity struct {
 	// is the complete list (an empty list and an unknown list differ).
 	Members      []string `json:"members,omitempty"`
 	MembersKnown bool     `json:"membersKnown,omitempty"`
+	// EmailsHash fingerprints a user's whole emails list as last seen
+	// (addresses, types, primary flag; "" when unknown), so a PUT or
+	// replace that resends the list unchanged is told from one that
+	// changed an address the record does not show.
+	EmailsHash string `json:"emailsHash,omitempty"`
 }
 
 // IdentityCache remembers identities by resource type and id. An

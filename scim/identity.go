@@ -26,6 +26,7 @@ func IdentityFromResource(resourceType string, res object) Identity {
 	}
 	if v, ok := get(res, "emails"); ok {
 		id.Email = primaryEmail(v)
+		id.EmailsHash = emailsHash(v)
 	}
 	if v, ok := get(res, "active"); ok {
 		if b, ok := boolValue(v); ok {
@@ -133,6 +134,7 @@ func (id Identity) Equal(o Identity) bool {
 	return id.Type == o.Type && id.ID == o.ID && id.UserName == o.UserName && id.Email == o.Email &&
 		id.DisplayName == o.DisplayName && id.ExternalID == o.ExternalID &&
 		id.GivenName == o.GivenName && id.FamilyName == o.FamilyName && id.Formatted == o.Formatted &&
+		id.EmailsHash == o.EmailsHash &&
 		(id.Active == nil) == (o.Active == nil) && (id.Active == nil || *id.Active == *o.Active) &&
 		id.MembersKnown == o.MembersKnown && slices.Equal(id.Members, o.Members)
 }
@@ -152,6 +154,7 @@ func (id Identity) Overlay(newer Identity) Identity {
 	set(&id.Email, newer.Email)
 	set(&id.DisplayName, newer.DisplayName)
 	set(&id.ExternalID, newer.ExternalID)
+	set(&id.EmailsHash, newer.EmailsHash)
 	if newer.hasName() {
 		id.GivenName, id.FamilyName, id.Formatted = newer.GivenName, newer.FamilyName, newer.Formatted
 	}
@@ -336,6 +339,10 @@ func (o Operation) applyToName(next *Identity) effect {
 // primary one shown, and removing one address by filter may or may not
 // remove it: neither is followed, both are listed as asked.
 func (o Operation) applyToEmail(next *Identity) effect {
+	// Any operation but a whole-list replace leaves the list's
+	// fingerprint unknown.
+	before := next.EmailsHash
+	next.EmailsHash = ""
 	if o.attr == nil || o.attr.AttributePath.SubAttribute != nil {
 		return effect{} // emails.value: every address at once
 	}
@@ -363,6 +370,13 @@ func (o Operation) applyToEmail(next *Identity) effect {
 		}
 		if e != "" {
 			next.Email = e
+			if o.Op == "replace" {
+				// The whole list: unchanged only when it hashes as the
+				// list last seen; otherwise an address the record does
+				// not show may have gone or changed.
+				next.EmailsHash = emailsHash(list)
+				return effect{attr: trackedEmails, partial: before == "" || before != next.EmailsHash}
+			}
 			addresses, _ := list.([]any)
 			return effect{attr: trackedEmails, partial: len(addresses) > 1}
 		}

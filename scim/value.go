@@ -2,9 +2,12 @@ package scim
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -181,4 +184,29 @@ func objectKeys(b []byte) []string {
 // value yields the same changes on every run.
 func sortedKeys(o object) []string {
 	return slices.Sorted(maps.Keys(o))
+}
+
+// emailsHash fingerprints an emails list: each element's value and type
+// in lower case and its primary flag, sorted, so a service echoing the
+// list in another order or with display values added hashes the same.
+// "" when emails is not a list.
+func emailsHash(emails any) string {
+	list, ok := asList(emails).([]any)
+	if !ok {
+		return ""
+	}
+	keys := make([]string, 0, len(list))
+	for _, e := range list {
+		switch x := e.(type) {
+		case object:
+			p, _ := get(x, "primary")
+			primary, _ := boolValue(p)
+			keys = append(keys, strings.ToLower(str(x, "value"))+"\x00"+strings.ToLower(str(x, "type"))+"\x00"+strconv.FormatBool(primary))
+		case string:
+			keys = append(keys, strings.ToLower(x))
+		}
+	}
+	slices.Sort(keys)
+	sum := sha256.Sum256([]byte(strings.Join(keys, "\x01")))
+	return hex.EncodeToString(sum[:8])
 }

@@ -259,6 +259,8 @@ func serveRegistry(ctx context.Context, c registryConfig, stdout io.Writer, logg
 	}
 	if rt.console == nil {
 		warnConsoleOff(logger, c.Path)
+	} else if a := orString(c.AdminListen, defaultAdminListen); a != adminOff {
+		warnClearText(logger, a)
 	}
 	ready := new(atomic.Bool)
 	var admin *http.Server
@@ -325,4 +327,18 @@ func runConsoleUser(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 // is still fed, and "scimtrail registry" can serve it later.
 func warnConsoleOff(logger *slog.Logger, path string) {
 	logger.Warn(`scimtrail: console off: no "console-user" or "console-token-sha256" configured; the registry is fed all the same`, "registry", path)
+}
+
+// warnClearText says that the console's credentials travel in clear text
+// when the admin listener is reachable from other hosts: it serves plain
+// HTTP, so it belongs behind a TLS-terminating ingress or a port-forward.
+func warnClearText(logger *slog.Logger, admin string) {
+	host, _, err := net.SplitHostPort(admin)
+	if err != nil {
+		return
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return
+	}
+	logger.Warn("scimtrail: the console is served over plain HTTP on a non-loopback address: its credentials cross the network in clear text; put it behind TLS (an ingress) or bind admin-listen to 127.0.0.1 and port-forward", "admin", admin)
 }

@@ -189,8 +189,12 @@ func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Regi
 			return nil, err
 		}
 		sinks = append(sinks, spool.SinkConfig{Name: "registry", Sink: st.registry.reg})
-		if st.registry.console == nil && c.adminListen() != adminOff {
+		switch {
+		case c.adminListen() == adminOff:
+		case st.registry.console == nil:
 			warnConsoleOff(logger, c.Registry)
+		default:
+			warnClearText(logger, c.adminListen())
 		}
 	}
 	for _, s := range sinks {

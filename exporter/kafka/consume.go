@@ -3,6 +3,7 @@ package kafka
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 
@@ -34,6 +35,11 @@ func (c Config) Dialer() (*kafkago.Dialer, error) {
 	}, nil
 }
 
+// ErrUnknownContentType is returned by DecodeMessage for a message whose
+// content-type header names an encoding this build does not read (a
+// newer writer's): a reader should stop rather than skip past it.
+var ErrUnknownContentType = errors.New("kafka: unknown content-type")
+
 // DecodeMessage reads the records of one message the sink wrote, in either
 // encoding: the content-type header says which, and without it a value
 // starting with '{' is JSON and anything else otlp_proto.
@@ -62,5 +68,5 @@ func DecodeMessage(m kafkago.Message) ([]schema.Record, error) {
 		}
 		return recs, nil
 	}
-	return nil, fmt.Errorf("kafka: message at offset %d: unknown content-type %q", m.Offset, ct)
+	return nil, fmt.Errorf("message at offset %d: %w %q", m.Offset, ErrUnknownContentType, ct)
 }

@@ -66,8 +66,9 @@ func (c KafkaConfig) Validate() error {
 
 // FromKafka reads the topic as a member of the consumer group until ctx
 // ends, storing each batch in sink and then committing its offsets. A
-// message that cannot be decoded is logged and skipped (it stays in the
-// topic). It returns nil when ctx ends, or the first error of the sink or
+// message that is not a record is logged and skipped (it stays in the
+// topic); one in an encoding this build does not know stops the reader
+// before its batch is committed. It returns nil when ctx ends, or the first error of the sink or
 // of a commit: the uncommitted batch is read again on the next start.
 func FromKafka(ctx context.Context, cfg KafkaConfig, sink Sink, logger *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
@@ -113,7 +114,13 @@ func FromKafka(ctx context.Context, cfg KafkaConfig, sink Sink, logger *slog.Log
 		var recs []schema.Record
 		for _, m := range msgs {
 			got, err := kafka.DecodeMessage(m)
-			if err != nil {
+			switch {
+			case errors.Is(err, kafka.ErrUnknownContentType):
+				// A newer writer's encoding: skipping would lose its
+				// records for good. Stop before committing; an upgraded
+				// reader takes it from here.
+				return fmt.Errorf("feed: kafka: %s partition %d: %w", topic, m.Partition, err)
+			case err != nil:
 				logger.Warn("feed: kafka: skipped a message that is not a record", "partition", m.Partition, "offset", m.Offset, "err", err)
 				continue
 			}
