@@ -195,6 +195,9 @@ func (f *Forward) Shutdown(ctx context.Context) error {
 func NewForwardServer(cfg ForwardConfig, h http.Handler, logger *slog.Logger) *http.Server {
 	srv := NewServer(cfg.listener(), h, logger)
 	if f, ok := h.(*Forward); ok {
+		// net/http runs the hook on a goroutine of its own, so it may
+		// land after Shutdown returns: Forward.Shutdown, which the
+		// command calls next, sets the flag before it returns.
 		srv.RegisterOnShutdown(func() { f.closing.Store(true) })
 	}
 	return srv

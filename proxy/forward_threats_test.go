@@ -420,7 +420,14 @@ func TestProxy_ListenerShutdownEndsTunnels(t *testing.T) {
 	rec.next(t)
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
+	// As the command drains: the listener, then the tunnels' requests in
+	// flight. (The hook NewForwardServer registers runs on its own
+	// goroutine, so the listener's Shutdown alone can return before the
+	// tunnels know; Forward.Shutdown tells them before it returns.)
 	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := fwd.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// The drain is over: the command now shuts the spool and the sinks.

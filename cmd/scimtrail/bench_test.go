@@ -33,10 +33,14 @@ func BenchmarkStack_PatchUser(b *testing.B) {
 	startBroker(b, port, "")
 	rcv := otlptest.NewGRPC(b, otlptest.Discard())
 	stacks := map[string]string{}
-	for _, sink := range []string{"file", "kafka", "otlp", "all"} {
+	spools := map[string]*spool.Spool{}
+	for _, sink := range []string{"file", "registry", "kafka", "otlp", "all"} {
 		c := config{Listen: "127.0.0.1:0", AdminListen: adminOff, StateDir: b.TempDir(), Lookup: true, Proxy: proxyConfigFor(upstream)}
-		if sink == "file" || sink == "all" {
+		if sink == "file" || sink == "registry" || sink == "all" {
 			c.LogFile = filepath.Join(b.TempDir(), "r.jsonl")
+		}
+		if sink == "registry" {
+			c.Registry = filepath.Join(b.TempDir(), "registry.db")
 		}
 		if sink == "kafka" || sink == "all" {
 			c.Kafka.Brokers = []string{brokerAddr(port)}
@@ -49,7 +53,7 @@ func BenchmarkStack_PatchUser(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer st.shutdown(10 * time.Second)
-		stacks[sink] = "http://" + st.proxyAddr
+		stacks[sink], spools[sink] = "http://"+st.proxyAddr, st.spool
 	}
 	target, _ := url.Parse(upstream)
 	plain := newUpstreamHandler(b, &httputil.ReverseProxy{
@@ -68,7 +72,8 @@ func BenchmarkStack_PatchUser(b *testing.B) {
 	id := loc[strings.LastIndex(loc, "/")+1:]
 	const patch = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`
 	for _, via := range []struct{ name, base string }{
-		{"direct", upstream}, {"httputil", plain}, {"scimtrail-file", stacks["file"]}, {"scimtrail-kafka", stacks["kafka"]},
+		{"direct", upstream}, {"httputil", plain}, {"scimtrail-file", stacks["file"]},
+		{"scimtrail-file+registry", stacks["registry"]}, {"scimtrail-kafka", stacks["kafka"]},
 		{"scimtrail-otlp", stacks["otlp"]}, {"scimtrail-all", stacks["all"]},
 	} {
 		b.Run(via.name, func(b *testing.B) {
@@ -88,8 +93,28 @@ func BenchmarkStack_PatchUser(b *testing.B) {
 					resp.Body.Close()
 				}
 			})
+			if sp := spools[strings.TrimPrefix(via.name, "scimtrail-")]; sp != nil {
+				b.ReportMetric(float64(drainTime(b, sp).Microseconds())/1000, "ms-to-drain")
+			}
 		})
 	}
+}
+
+// drainTime is how long the sinks take, once the load stops, to have
+// every record the spool holds: near zero when they keep up.
+func drainTime(b *testing.B, sp *spool.Spool) time.Duration {
+	began := time.Now()
+	for deadline := began.Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		behind := false
+		for _, st := range sp.Status() {
+			behind = behind || st.Lag > 0
+		}
+		if !behind {
+			return time.Since(began)
+		}
+	}
+	b.Fatal("the sinks did not catch up within a minute")
+	return 0
 }
 
 // BenchmarkSpoolToKafka is the delivery path alone: records taken into the

@@ -190,7 +190,7 @@ func TestRegistryFromKafka_ReplayYieldsTheSameState(t *testing.T) {
 // record once and the same state as a registry that read without a crash.
 func TestRegistryFromKafka_KilledMidwayResumesWithoutLossOrDuplicates(t *testing.T) {
 	bin := buildBinary(t)
-	const users = 3000
+	const users = 2000
 	broker, n := feedTopic(t, users)
 	path := filepath.Join(t.TempDir(), "registry.db")
 	args := []string{"registry", "--registry", path, "--from-kafka", broker, "--group", "g", "--session-timeout", "6s", "--admin-listen", "127.0.0.1:0", "--log-format", "json"}
