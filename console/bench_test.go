@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
@@ -9,15 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/scimtrail/scimtrail/console"
-	"github.com/scimtrail/scimtrail/registry"
 	"github.com/scimtrail/scimtrail/registry/registrytest"
-	"github.com/scimtrail/scimtrail/schema"
 )
 
 // The README's figures come from
@@ -36,22 +31,7 @@ var (
 // BenchmarkPage is the console's answer, end to end but for the network:
 // credential check, registry query, template rendering.
 func BenchmarkPage(b *testing.B) {
-	ctx := context.Background()
-	path := *benchDB
-	if path == "" {
-		path = filepath.Join(b.TempDir(), "bench.db")
-	}
-	_, statErr := os.Stat(path)
-	reg, err := registry.Open(ctx, path, registry.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer reg.Close()
-	if statErr != nil || *benchDB == "" {
-		if err := registrytest.Population(*benchRecords, *benchUsers, func(recs []schema.Record) error { return reg.Export(ctx, recs) }); err != nil {
-			b.Fatal(err)
-		}
-	}
+	reg := registrytest.Open(b, *benchDB, *benchRecords, *benchUsers)
 	_, end := registrytest.Span()
 	sum := sha256.Sum256([]byte("bench-token"))
 	h, err := console.New(reg, console.Config{TokenSHA256: []string{hex.EncodeToString(sum[:])}},

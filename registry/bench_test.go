@@ -4,8 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,7 +16,7 @@ import (
 //
 //	go test ./registry -run '^$' -bench . -benchtime 2s -registry.records 1000000 -registry.users 100000 -registry.db /tmp/reg1m.db
 //
-// (the database is built once, about a minute, and reused when the file
+// (the database is built once, a few minutes, and reused when the file
 // exists). Without the flags the population is small, so CI runs each
 // benchmark once in seconds.
 var (
@@ -28,27 +26,7 @@ var (
 )
 
 func benchRegistry(b *testing.B) *registry.Registry {
-	b.Helper()
-	path := *benchDB
-	if path == "" {
-		path = filepath.Join(b.TempDir(), "bench.db")
-	}
-	_, statErr := os.Stat(path)
-	ctx := context.Background()
-	r, err := registry.Open(ctx, path, registry.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { r.Close() })
-	if statErr == nil && *benchDB != "" {
-		return r
-	}
-	began := time.Now()
-	if err := registrytest.Population(*benchRecords, *benchUsers, func(recs []schema.Record) error { return r.Export(ctx, recs) }); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("built %d records, %d users in %s", *benchRecords, *benchUsers, time.Since(began).Round(time.Millisecond))
-	return r
+	return registrytest.Open(b, *benchDB, *benchRecords, *benchUsers)
 }
 
 func BenchmarkRequests(b *testing.B) {

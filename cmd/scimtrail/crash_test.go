@@ -26,8 +26,19 @@ type running struct {
 // and JSON logs) and waits for its start-up line.
 func startBinary(t *testing.T, args ...string) *running {
 	t.Helper()
-	bin := buildBinary(t)
 	args = append([]string{"proxy", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json"}, args...)
+	var started struct{ Listen, Admin string }
+	cmd := startProcess(t, buildBinary(t), args, func(line []byte) bool {
+		return json.Unmarshal(line, &started) == nil && started.Listen != ""
+	})
+	return &running{cmd: cmd, listen: started.Listen, admin: started.Admin}
+}
+
+// startProcess starts bin with args, waits for the stderr line that
+// started accepts, and keeps draining stderr so the process never blocks
+// on it. The process is killed when the test ends, if still running.
+func startProcess(t *testing.T, bin string, args []string, started func(line []byte) bool) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -43,20 +54,18 @@ func startBinary(t *testing.T, args ...string) *running {
 		}
 	})
 	lines := bufio.NewScanner(stderr)
-	var started struct{ Listen, Admin string }
-	for lines.Scan() {
-		if err := json.Unmarshal(lines.Bytes(), &started); err == nil && started.Listen != "" {
-			break
-		}
+	up := false
+	for !up && lines.Scan() {
+		up = started(lines.Bytes())
 	}
-	if started.Listen == "" {
+	if !up {
 		t.Fatalf("no start-up line; exit: %v", cmd.Wait())
 	}
-	go func() { // keep draining stderr so the process never blocks on it
+	go func() {
 		for lines.Scan() {
 		}
 	}()
-	return &running{cmd: cmd, listen: started.Listen, admin: started.Admin}
+	return cmd
 }
 
 // kill9 ends the process with SIGKILL: no deferred code, no drain.

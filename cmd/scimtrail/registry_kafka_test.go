@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -247,34 +247,9 @@ func TestRegistryFromKafka_KilledMidwayResumesWithoutLossOrDuplicates(t *testing
 	}
 }
 
-// startRegistryBinary starts the binary and waits for its start-up line.
+// startRegistryBinary starts "scimtrail registry" and waits until it reads
+// Kafka.
 func startRegistryBinary(t *testing.T, bin string, args []string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill() // only the process this test started
-			cmd.Wait()
-		}
-	})
-	lines := bufio.NewScanner(stderr)
-	started := false
-	for !started && lines.Scan() {
-		started = strings.Contains(lines.Text(), "reading Kafka")
-	}
-	if !started {
-		t.Fatalf("no start-up line; exit: %v", cmd.Wait())
-	}
-	go func() { // keep draining stderr so the process never blocks on it
-		for lines.Scan() {
-		}
-	}()
-	return cmd
+	return startProcess(t, bin, args, func(line []byte) bool { return bytes.Contains(line, []byte("reading Kafka")) })
 }

@@ -1,11 +1,16 @@
 package registrytest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
 	"time"
 
+	"github.com/scimtrail/scimtrail/registry"
 	"github.com/scimtrail/scimtrail/schema"
 )
 
@@ -82,4 +87,31 @@ func Population(n, users int, yield func([]schema.Record) error) error {
 		}
 	}
 	return nil
+}
+
+// Open opens the registry at path for a benchmark, filling it with
+// Population(records, users) when the file does not exist yet, so a large
+// population is built once and reused; "" is a temporary file. It is
+// closed when tb ends.
+func Open(tb testing.TB, path string, records, users int) *registry.Registry {
+	tb.Helper()
+	if path == "" {
+		path = filepath.Join(tb.TempDir(), "bench.db")
+	}
+	_, statErr := os.Stat(path)
+	ctx := context.Background()
+	r, err := registry.Open(ctx, path, registry.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { r.Close() })
+	if statErr == nil {
+		return r
+	}
+	began := time.Now()
+	if err := Population(records, users, func(recs []schema.Record) error { return r.Export(ctx, recs) }); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("built %d records, %d users in %s", records, users, time.Since(began).Round(time.Millisecond))
+	return r
 }
