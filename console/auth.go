@@ -58,7 +58,7 @@ func newAuthenticator(cfg Config) (*authenticator, error) {
 	}
 	for _, d := range cfg.TokenSHA256 {
 		var sum [sha256.Size]byte
-		if _, err := hex.Decode(sum[:], []byte(d)); err != nil {
+		if _, err := hex.Decode(sum[:], []byte(strings.TrimSpace(d))); err != nil {
 			return nil, fmt.Errorf("console: %q: %w", keyToken, err)
 		}
 		a.tokens = append(a.tokens, sum)

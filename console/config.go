@@ -16,7 +16,8 @@ type Config struct {
 	// TokenSHA256 are the lower-case hex SHA-256 digests of the bearer
 	// tokens accepted (Authorization: Bearer <token>), for scripts and the
 	// API. Only digests are configured, so a leaked config file does not
-	// leak a token. Default: none.
+	// leak a token. Surrounding white space (a Secret file's trailing
+	// newline) is ignored. Default: none.
 	TokenSHA256 []string `yaml:"console-token-sha256"`
 	// Users are "name:bcrypt-hash" lines as `htpasswd -nB name` prints
 	// them ($2y$, $2a$ or $2b$ hashes), accepted with HTTP basic auth, for
@@ -41,7 +42,7 @@ func (c Config) Enabled() bool { return len(c.TokenSHA256) > 0 || len(c.Users) >
 func (c Config) Validate() error {
 	var errs []error
 	for i, d := range c.TokenSHA256 {
-		if err := checkDigest(d); err != nil {
+		if err := checkDigest(strings.TrimSpace(d)); err != nil {
 			errs = append(errs, fmt.Errorf("%q entry %d: %w", keyToken, i+1, err))
 		}
 	}

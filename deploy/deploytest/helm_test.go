@@ -122,7 +122,8 @@ func TestChart_FullValues(t *testing.T) {
 	// Everything the values turn on reaches the config, which the binary
 	// accepts.
 	for _, key := range []string{"idp", "log-file", "kafka-brokers", "kafka-encoding", "kafka-tls", "kafka-tls-ca", "kafka-sasl-mechanism", "kafka-sasl-password",
-		"otlp-endpoint", "otlp-protocol", "otlp-compression", "otlp-ca-file", "otlp-traces", "spool-sync", "spool-full-policy"} {
+		"otlp-endpoint", "otlp-protocol", "otlp-compression", "otlp-ca-file", "otlp-traces", "spool-sync", "spool-full-policy",
+		"registry", "registry-retention", "console-user", "console-token-sha256"} {
 		if _, ok := d.Config[key]; !ok {
 			t.Errorf("config lacks %q:\n%s", key, d.ConfigText)
 		}
@@ -198,6 +199,18 @@ func TestChart_SchemaRejectsBadValues(t *testing.T) {
 		{"otlp resource attribute with a comma", "sinks: {otlp: {resourceAttributes: {team: 'a,b'}}}", "/sinks/otlp/resourceAttributes"},
 		{"otlp CIDR", "networkPolicy: {otlpCIDRs: [otel-collector]}", "/networkPolicy/otlpCIDRs/0"},
 		{"otlp port", "networkPolicy: {otlpPort: 70000}", "/networkPolicy/otlpPort"},
+		{"registry enabled not a boolean", "registry: {enabled: 'yes'}", "/registry/enabled"},
+		{"registry retention without a unit", "registry: {retention: '90'}", "/registry/retention"},
+		{"registry retention in weeks", "registry: {retention: 12w}", "/registry/retention"},
+		{"registry retention zero", "registry: {retention: 0d}", "/registry/retention"},
+		{"registry retention negative", "registry: {retention: -90d}", "/registry/retention"},
+		{"registry retention a number", "registry: {retention: 90}", "/registry/retention"},
+		{"unknown registry key", "registry: {path: /data/registry.db}", "path"},
+		{"console credentials in the values", "registry: {console: {users: ['alice:" + consoleHash + "']}}", "users"},
+		{"console credential as the Secret's name", "registry: {console: {existingSecret: 'alice:" + consoleHash + "'}}", "/registry/console/existingSecret"},
+		{"console key not the Secret's", "registry: {console: {keys: [password]}}", "/registry/console/keys/0"},
+		{"console keys empty", "registry: {console: {keys: []}}", "/registry/console/keys"},
+		{"console keys twice", "registry: {console: {keys: [console-user, console-user]}}", "/registry/console/keys"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := install(t, "", tc.values)
@@ -225,6 +238,7 @@ func TestChart_RefusesIncompleteSettings(t *testing.T) {
 		{"NetworkPolicy without Kafka ranges", []string{"networkPolicy: {enabled: true, idpCIDRs: [192.0.2.0/24]}", "sinks: {kafka: {brokers: ['kafka:9093']}}"}, "networkPolicy.kafkaCIDRs"},
 		{"NetworkPolicy without an OTLP target", []string{"networkPolicy: {enabled: true, idpCIDRs: [192.0.2.0/24]}", "sinks: {otlp: {endpoint: 'http://otel-collector.observability:4318'}}"}, "networkPolicy.otlpCIDRs"},
 		{"OTLP spans without an endpoint", []string{"sinks: {otlp: {traces: true}}"}, "sinks.otlp.endpoint"},
+		{"console without the registry", []string{"registry: {console: {existingSecret: scimtrail-console}}"}, "registry.enabled"},
 		{"OTLP CA with a plain-text endpoint", []string{"sinks: {otlp: {endpoint: 'http://otel-collector.observability:4318', tls: {caSecret: otlp-ca}}}"}, "sinks.otlp.tls.caSecret"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,8 +20,10 @@ const (
 )
 
 var secretValues = map[string]string{
-	"kafka-credentials/password": "secret",
-	"otlp-credentials/headers":   otlpHeaders,
+	"kafka-credentials/password":             "secret",
+	"otlp-credentials/headers":               otlpHeaders,
+	"scimtrail-console/console-user":         consoleUser,
+	"scimtrail-console/console-token-sha256": consoleTokenSHA256,
 }
 
 // containerEnv is the environment the kubelet would start c with:

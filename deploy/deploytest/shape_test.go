@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -400,12 +401,64 @@ func (d *deployment) checkConfig(t *testing.T, b *bundle) {
 		checkSecretKey(t, b, e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key)
 	}
 
+	// Every ${NAME} the config names (without a default) is in the
+	// container's environment: scimtrail refuses to start on an unset one.
+	env := map[string]bool{}
+	for _, e := range d.Scimtrail.Env {
+		env[e.Name] = true
+	}
+	for _, name := range envRefs(d.Config) {
+		if !env[name] {
+			t.Errorf("the config names ${%s}, which scimtrail's env does not set: scimtrail would refuse to start", name)
+		}
+	}
+
+	// The registry is on the state volume: the root filesystem is
+	// read-only, and the registry is state to keep like the spool.
+	if path, ok := d.Config["registry"]; ok {
+		if p, _ := path.(string); !strings.HasPrefix(p, stateDir+"/") {
+			t.Errorf(`config "registry" = %v, want a file on the state volume %s`, path, stateDir)
+		}
+	}
+
 	// A CA bundle the config names is a file of a Secret mounted read-only.
 	for _, key := range []string{"kafka-tls-ca", "otlp-ca-file"} {
 		if path := str(key); path != "" {
 			d.secretFile(t, b, key, path)
 		}
 	}
+}
+
+// envRef is a ${NAME} or ${NAME:-default} reference, as scimtrail expands
+// them in config values.
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
+
+// envRefs lists the variables the config's values (strings, or lists of
+// them) name without a default, sorted.
+func envRefs(config map[string]any) []string {
+	var values []string
+	for _, v := range config {
+		switch v := v.(type) {
+		case string:
+			values = append(values, v)
+		case []any:
+			for _, item := range v {
+				if s, ok := item.(string); ok {
+					values = append(values, s)
+				}
+			}
+		}
+	}
+	var names []string
+	for _, v := range values {
+		for _, m := range envRef.FindAllStringSubmatch(v, -1) {
+			if m[2] == "" && !slices.Contains(names, m[1]) {
+				names = append(names, m[1])
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // checkSecretKey fails t when the Secret name is in the bundle without key.

@@ -38,6 +38,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s-state" (include "scimtrail.fullname" .) }}
 {{- end }}
 
+{{/* The state volume: the spool, the identity cache and the registry. */}}
+{{- define "scimtrail.stateDir" -}}
+/var/lib/scimtrail
+{{- end }}
+
+{{/* The environment variables the console's credentials come through, by
+key of registry.console.existingSecret. The config names only those wired:
+an unset ${VAR} is a config error. */}}
+{{- define "scimtrail.consoleEnv" -}}
+{{- dict "console-user" "SCIMTRAIL_CONSOLE_USER" "console-token-sha256" "SCIMTRAIL_CONSOLE_TOKEN_SHA256" | toJson }}
+{{- end }}
+
 {{/* Where a Kafka CA bundle from sinks.kafka.tls.caSecret is mounted. */}}
 {{- define "scimtrail.kafkaCADir" -}}
 /etc/scimtrail-kafka-ca
@@ -82,7 +94,7 @@ listen: ":8080"
 # 0.0.0.0 so that the kubelet's probes and Prometheus reach it.
 admin-listen: "0.0.0.0:9464"
 # The identity cache and the spool.
-state-dir: /var/lib/scimtrail
+state-dir: {{ include "scimtrail.stateDir" . }}
 shutdown-timeout: {{ .Values.shutdownTimeout | toJson }}
 {{- with .Values.idps }}
 idp:
@@ -128,6 +140,20 @@ otlp-ca-file: {{ printf "%s/%s" (include "scimtrail.otlpCADir" .) $otlp.tls.caKe
 {{- end }}
 {{- if $otlp.traces }}
 otlp-traces: true
+{{- end }}
+{{- end }}
+{{- if .Values.registry.enabled }}
+# Every record also in the registry, on the state volume, for the console
+# on the admin port.
+registry: {{ printf "%s/registry.db" (include "scimtrail.stateDir" .) | toJson }}
+registry-retention: {{ .Values.registry.retention | toJson }}
+{{- with .Values.registry.console.existingSecret }}
+# Who may read the console: from the Secret {{ . }}, through the environment.
+{{- $env := include "scimtrail.consoleEnv" $ | fromJson }}
+{{- range $.Values.registry.console.keys }}
+{{ . }}:
+  - {{ printf "${%s}" (get $env .) | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 log-level: {{ .Values.logLevel | toJson }}
@@ -192,6 +218,17 @@ as a native sidecar it gets restartPolicy Always. */}}
       value: {{ . | replace "$" "$$" | toJson }}
     {{- end }}
     {{- end }}
+    {{- if and $.Values.registry.enabled $.Values.registry.console.existingSecret }}
+    {{- $consoleEnv := include "scimtrail.consoleEnv" $ | fromJson }}
+    # Who may read the console, from the Secret: the config names them.
+    {{- range $.Values.registry.console.keys }}
+    - name: {{ get $consoleEnv . }}
+      valueFrom:
+        secretKeyRef:
+          name: {{ $.Values.registry.console.existingSecret }}
+          key: {{ . }}
+    {{- end }}
+    {{- end }}
     {{- if and $.Values.resources.limits $.Values.resources.limits.memory }}
     # The Go runtime collects harder near the memory limit instead of being
     # OOM-killed.
@@ -241,7 +278,7 @@ as a native sidecar it gets restartPolicy Always. */}}
       mountPath: /etc/scimtrail
       readOnly: true
     - name: state
-      mountPath: /var/lib/scimtrail
+      mountPath: {{ include "scimtrail.stateDir" $ }}
     {{- if and $kafka.brokers $kafka.tls.enabled $kafka.tls.caSecret }}
     - name: kafka-ca
       mountPath: {{ include "scimtrail.kafkaCADir" $ }}
