@@ -317,7 +317,7 @@ func (w *writer) applyUser(rec schema.Record, u *userRow, seq int64) error {
 	if newer && rec.Action == http.MethodDelete {
 		// A deleted user belongs to no group any more; its timeline says
 		// which groups it left.
-		groups, err := w.ids(`SELECT group_id FROM members WHERE destination = ? AND user_id = ? AND present = 1`, rec.DestinationHost, rec.ResourceID)
+		groups, err := w.ids(`SELECT group_id FROM members INDEXED BY members_user WHERE user_id = ? AND destination = ? AND present = 1`, rec.ResourceID, rec.DestinationHost)
 		if err != nil {
 			return fmt.Errorf("read memberships of %s: %w", rec.ResourceID, err)
 		}

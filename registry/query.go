@@ -178,7 +178,9 @@ func (r *Registry) User(ctx context.Context, destination, id string) (User, bool
 	case err != nil:
 		return User{}, false, fmt.Errorf("registry: user %s: %w", id, err)
 	}
-	rows, err := r.db.QueryContext(ctx, `SELECT m.group_id, COALESCE(g.name, ''), m.since FROM members m
+	// INDEXED BY: without statistics the planner prefers the primary
+	// key's (destination, …) prefix, a scan of every membership.
+	rows, err := r.db.QueryContext(ctx, `SELECT m.group_id, COALESCE(g.name, ''), m.since FROM members m INDEXED BY members_user
 		LEFT JOIN groups g ON g.destination = m.destination AND g.id = m.group_id
 		WHERE m.destination = ? AND m.user_id = ? AND m.present = 1 ORDER BY lower(g.name), m.group_id`, destination, id)
 	if err != nil {

@@ -113,8 +113,9 @@ CREATE TABLE IF NOT EXISTS members (
 	present     INTEGER NOT NULL,
 	PRIMARY KEY (destination, group_id, user_id)
 ) WITHOUT ROWID;
--- user_id first: every ingress row has the same (empty) destination, and
--- a leading destination made the planner prefer the primary key's scan.
+-- A user's groups. Queries name it (INDEXED BY): every ingress row has
+-- the same empty destination, and without statistics the planner prefers
+-- the primary key's destination prefix, a scan of every membership.
 CREATE INDEX IF NOT EXISTS members_user ON members(user_id, destination);
 
 -- member_changes puts a group's membership records on its members'
