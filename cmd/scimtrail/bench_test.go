@@ -34,12 +34,12 @@ func BenchmarkStack_PatchUser(b *testing.B) {
 	rcv := otlptest.NewGRPC(b, otlptest.Discard())
 	stacks := map[string]string{}
 	spools := map[string]*spool.Spool{}
-	for _, sink := range []string{"file", "registry", "kafka", "otlp", "all"} {
+	for _, sink := range []string{"file", "file+registry", "kafka", "otlp", "all"} {
 		c := config{Listen: "127.0.0.1:0", AdminListen: adminOff, StateDir: b.TempDir(), Lookup: true, Proxy: proxyConfigFor(upstream)}
-		if sink == "file" || sink == "registry" || sink == "all" {
+		if sink == "file" || sink == "file+registry" || sink == "all" {
 			c.LogFile = filepath.Join(b.TempDir(), "r.jsonl")
 		}
-		if sink == "registry" {
+		if sink == "file+registry" {
 			c.Registry = filepath.Join(b.TempDir(), "registry.db")
 		}
 		if sink == "kafka" || sink == "all" {
@@ -73,7 +73,7 @@ func BenchmarkStack_PatchUser(b *testing.B) {
 	const patch = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`
 	for _, via := range []struct{ name, base string }{
 		{"direct", upstream}, {"httputil", plain}, {"scimtrail-file", stacks["file"]},
-		{"scimtrail-file+registry", stacks["registry"]}, {"scimtrail-kafka", stacks["kafka"]},
+		{"scimtrail-file+registry", stacks["file+registry"]}, {"scimtrail-kafka", stacks["kafka"]},
 		{"scimtrail-otlp", stacks["otlp"]}, {"scimtrail-all", stacks["all"]},
 	} {
 		b.Run(via.name, func(b *testing.B) {
