@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -38,8 +39,11 @@ type authenticator struct {
 	logins map[[sha256.Size]byte]struct{}
 	// checks bounds the bcrypt comparisons running at once: each costs
 	// tens of milliseconds of CPU, and in proxy mode that CPU is the
-	// proxy's. A login that finds every slot taken is refused at once.
-	checks chan struct{}
+	// proxy's. A login waits up to checkWait for a slot, then is refused,
+	// so a flood of guesses neither takes the CPU nor locks every user
+	// out at once.
+	checks    chan struct{}
+	checkWait time.Duration
 }
 
 // maxConcurrentChecks is how many bcrypt comparisons may run at once.
@@ -48,10 +52,11 @@ const maxConcurrentChecks = 2
 // newAuthenticator builds the checker of a validated cfg.
 func newAuthenticator(cfg Config) (*authenticator, error) {
 	a := &authenticator{
-		users:  make(map[string][]byte, len(cfg.Users)),
-		key:    make([]byte, 32),
-		logins: make(map[[sha256.Size]byte]struct{}),
-		checks: make(chan struct{}, maxConcurrentChecks),
+		users:     make(map[string][]byte, len(cfg.Users)),
+		key:       make([]byte, 32),
+		logins:    make(map[[sha256.Size]byte]struct{}),
+		checks:    make(chan struct{}, maxConcurrentChecks),
+		checkWait: time.Second,
 	}
 	if _, err := rand.Read(a.key); err != nil {
 		return nil, fmt.Errorf("console: login cache key: %w", err)
@@ -136,10 +141,12 @@ func (a *authenticator) login(name, password string) bool {
 	if hit {
 		return true
 	}
+	wait := time.NewTimer(a.checkWait)
+	defer wait.Stop()
 	select {
 	case a.checks <- struct{}{}:
 		defer func() { <-a.checks }()
-	default:
+	case <-wait.C:
 		return false // a flood of guesses; a real user retries
 	}
 	hash, known := a.users[name]

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,6 +122,9 @@ func (w *writer) apply(rec schema.Record) error {
 	if rec.ID == "" {
 		return badRecord("no id")
 	}
+	// Completing old values must not reach the caller's record, which a
+	// retry after a rollback would send again.
+	rec.Changes = slices.Clone(rec.Changes)
 	dest := rec.DestinationHost
 	var u *userRow
 	var g *groupRow
@@ -294,6 +298,23 @@ func (w *writer) applyUser(rec schema.Record, u *userRow, seq int64) error {
 		set(&u.email, rec.UserEmail)
 		set(&u.displayName, rec.UserDisplayName)
 		set(&u.externalID, rec.IdPResourceID)
+		// A tracked attribute the request removed is gone from the
+		// state too, so a later add is not completed with a stale old.
+		for _, c := range rec.Changes {
+			if c.Op != "remove" || len(c.New) != 0 {
+				continue
+			}
+			switch c.Attribute {
+			case "userName":
+				u.userName = ""
+			case "emails":
+				u.email = ""
+			case "name":
+				u.displayName = ""
+			case "externalId":
+				u.externalID = ""
+			}
+		}
 		if rec.Active != nil {
 			u.active = sql.NullBool{Bool: *rec.Active, Valid: true}
 		}
@@ -314,9 +335,13 @@ func (w *writer) applyUser(rec schema.Record, u *userRow, seq int64) error {
 		u.firstSeen, u.lastSeen, u.deleted); err != nil {
 		return fmt.Errorf("write user %s: %w", rec.ResourceID, err)
 	}
-	if newer && rec.Action == http.MethodDelete {
-		// A deleted user belongs to no group any more; its timeline says
-		// which groups it left.
+	if rec.Action == http.MethodDelete {
+		// A deleted user belongs to no group any more, as of the DELETE
+		// (setMember keeps newer decisions); its timeline says which
+		// groups it left.
+		if err := w.deletedAt("users", rec.DestinationHost, rec.ResourceID, ts); err != nil {
+			return err
+		}
 		groups, err := w.ids(`SELECT group_id FROM members INDEXED BY members_user WHERE user_id = ? AND destination = ? AND present = 1`, rec.ResourceID, rec.DestinationHost)
 		if err != nil {
 			return fmt.Errorf("read memberships of %s: %w", rec.ResourceID, err)
@@ -408,6 +433,9 @@ func (w *writer) applyGroup(rec schema.Record, g *groupRow, seq int64) error {
 		if err := w.membersSet(dest, gid, ts); err != nil {
 			return err
 		}
+		if err := w.deletedAt("groups", dest, gid, ts); err != nil {
+			return err
+		}
 		return w.setMembers(dest, gid, current, ts, seq, false, false)
 	case rec.Action == http.MethodPost:
 		if err := w.membersSet(dest, gid, ts); err != nil {
@@ -436,16 +464,49 @@ func (w *writer) applyGroup(rec schema.Record, g *groupRow, seq int64) error {
 			if err := w.membersSet(dest, gid, ts); err != nil {
 				return err
 			}
-			if err := w.setMembers(dest, gid, difference(next, current), ts, seq, true, false); err != nil {
+			// Every member the list names is decided as of ts, kept ones
+			// too: an older remove arriving later does not undo it.
+			if err := w.setMembers(dest, gid, next, ts, seq, true, false); err != nil {
 				return err
 			}
-			return w.setMembers(dest, gid, difference(current, next), ts, seq, false, false)
+			if err := w.setMembers(dest, gid, difference(current, next), ts, seq, false, false); err != nil {
+				return err
+			}
+			// What the record itself says it added or removed is history
+			// whatever the state already was.
+			return w.statedChanges(dest, gid, rec, ts, seq)
 		}
 	}
 	if err := w.setMembers(dest, gid, rec.MembersAdded, ts, seq, true, true); err != nil {
 		return err
 	}
 	return w.setMembers(dest, gid, rec.MembersRemoved, ts, seq, false, true)
+}
+
+// statedChanges puts the record's members_added and members_removed on the
+// members' timelines (a change already written for this record is kept
+// once).
+func (w *writer) statedChanges(dest, gid string, rec schema.Record, ts, seq int64) error {
+	for _, uid := range rec.MembersAdded {
+		if err := w.memberChange(dest, uid, seq, ts, gid, "added"); err != nil {
+			return err
+		}
+	}
+	for _, uid := range rec.MembersRemoved {
+		if err := w.memberChange(dest, uid, seq, ts, gid, "removed"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deletedAt notes the newest DELETE of a user or group: adds older than it
+// come too late, even after the resource is created again.
+func (w *writer) deletedAt(table, dest, id string, ts int64) error {
+	if _, err := w.exec(`UPDATE `+table+` SET deleted_at = max(deleted_at, ?) WHERE destination = ? AND id = ?`, ts, dest, id); err != nil {
+		return fmt.Errorf("%s %s: %w", table, id, err)
+	}
+	return nil
 }
 
 // membersSet notes that a record at ts named gid's whole membership.
@@ -485,7 +546,7 @@ func (w *writer) setMember(dest, gid, uid string, ts, seq int64, present, stated
 		found = true
 	}
 	apply := !found || ts >= changed
-	if apply && present && !found {
+	if apply && present && !(found && was) {
 		late, err := w.lateAdd(dest, gid, uid, ts)
 		if err != nil {
 			return err
@@ -512,13 +573,14 @@ func (w *writer) setMember(dest, gid, uid string, ts, seq int64, present, stated
 	return w.memberChange(dest, uid, seq, ts, gid, op)
 }
 
-// lateAdd reports whether an add at ts of a member the registry has no
-// row for comes after a newer decision: the group or the user deleted
-// later, or the whole membership named later without it.
+// lateAdd reports whether an add at ts of a member not present comes
+// after a newer decision: the group or the user deleted later (even if
+// created again since), or the whole membership named later without it.
 func (w *writer) lateAdd(dest, gid, uid string, ts int64) (bool, error) {
 	var n int
-	err := w.queryRow(`SELECT (SELECT COUNT(*) FROM groups WHERE destination = ? AND id = ? AND ((deleted = 1 AND last_seen > ?) OR members_set > ?))
-		+ (SELECT COUNT(*) FROM users WHERE destination = ? AND id = ? AND deleted = 1 AND last_seen > ?)`,
+	// A DELETE at the same instant as the add wins: the resource is gone.
+	err := w.queryRow(`SELECT (SELECT COUNT(*) FROM groups WHERE destination = ? AND id = ? AND (deleted_at >= ? OR members_set > ?))
+		+ (SELECT COUNT(*) FROM users WHERE destination = ? AND id = ? AND deleted_at >= ?)`,
 		dest, gid, ts, ts, dest, uid, ts).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("read what came after adding %s to %s: %w", uid, gid, err)
@@ -606,10 +668,26 @@ func patchMembers(body string, current, removed []string) ([]string, bool) {
 	}
 	set, whole := current, false
 	for _, o := range p.Operations {
-		if !strings.EqualFold(strings.TrimSpace(o.Path), "members") {
+		value := o.Value
+		if strings.TrimSpace(o.Path) == "" {
+			// {"op":"replace","value":{"members":[…]}}, RFC 7644 §3.5.2.
+			var obj map[string]json.RawMessage
+			if json.Unmarshal(o.Value, &obj) != nil {
+				continue
+			}
+			value = nil
+			for k, v := range obj {
+				if strings.EqualFold(k, "members") {
+					value = v
+				}
+			}
+			if value == nil {
+				continue
+			}
+		} else if !strings.EqualFold(strings.TrimSpace(o.Path), "members") {
 			continue
 		}
-		ids := valueIDs(o.Value)
+		ids := valueIDs(value)
 		switch strings.ToLower(o.Op) {
 		case "replace":
 			set, whole = ids, true

@@ -43,6 +43,9 @@ func (r *Registry) Prune(ctx context.Context, before time.Time) (int64, error) {
 	}{
 		{"counts", `DELETE FROM counts WHERE hour < ?`, before.Unix() / 3600 * 3600},
 		{"error counts", `DELETE FROM error_counts WHERE hour < ?`, before.Unix() / 3600 * 3600},
+		// A removed member's row only guards against older adds, which
+		// retention no longer expects.
+		{"removed members", `DELETE FROM members WHERE present = 0 AND changed < ?`, cut},
 		{"deleted users", `DELETE FROM users WHERE deleted = 1 AND last_seen < ?`, cut},
 		{"deleted groups", `DELETE FROM groups WHERE deleted = 1 AND last_seen < ?`, cut},
 	} {

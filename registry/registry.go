@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS users (
 	first_seen   INTEGER NOT NULL,
 	last_seen    INTEGER NOT NULL,
 	deleted      INTEGER NOT NULL DEFAULT 0,
+	deleted_at   INTEGER NOT NULL DEFAULT 0, -- the newest DELETE, kept after a re-create
 	PRIMARY KEY (destination, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS users_email ON users(lower(email));
@@ -94,6 +95,7 @@ CREATE TABLE IF NOT EXISTS groups (
 	-- (a create, a PUT, a PATCH replacing or emptying it, a DELETE): an
 	-- older add of someone it left out comes too late.
 	members_set INTEGER NOT NULL DEFAULT 0,
+	deleted_at  INTEGER NOT NULL DEFAULT 0, -- the newest DELETE, kept after a re-create
 	PRIMARY KEY (destination, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS groups_name ON groups(lower(name));

@@ -415,6 +415,10 @@ func TestExport_MembershipFollowsTheNewestRecordNotTheLastArrived(t *testing.T) 
 	}
 	delGroup := rec("dg", 5, "DELETE", schema.ResourceGroup, "g1")
 	delUser := rec("du", 5, "DELETE", schema.ResourceUser, "u9")
+	delU1 := rec("du1", 5, "DELETE", schema.ResourceUser, "u1")
+	createU1 := rec("cu1", 6, "POST", schema.ResourceUser, "u1")
+	pathless := add("b", 2, "u3")
+	pathless.RequestBody = `{"Operations":[{"op":"replace","value":{"members":[{"value":"u3"}]}}]}`
 	tests := []struct {
 		name    string
 		arrival []schema.Record
@@ -425,6 +429,14 @@ func TestExport_MembershipFollowsTheNewestRecordNotTheLastArrived(t *testing.T) 
 		{"an add older than the group's deletion", []schema.Record{add("a", 1, "u1"), delGroup, add("b", 3, "u9")}, []string{}},
 		{"an add older than the user's deletion", []schema.Record{delUser, add("a", 3, "u9")}, []string{}},
 		{"an older PUT after a newer one", []schema.Record{put("b", 9, "new"), put("a", 4, "old")}, []string{"new"}},
+		{"a removed member, then the group's deletion, then an older add", []schema.Record{add("a", 1, "u1"), remove("b", 2, "u1"), delGroup, add("c", 3, "u1")}, []string{}},
+		{"a removed member, then a PUT without it, then an older add", []schema.Record{add("a", 1, "u1"), remove("b", 2, "u1"), put("p", 5, "x"), add("c", 3, "u1")}, []string{"x"}},
+		{"a removed member, then the user's deletion, then an older add", []schema.Record{add("a", 1, "u1"), remove("b", 2, "u1"), delU1, add("c", 3, "u1")}, []string{}},
+		{"a PUT keeping a member, then an older remove", []schema.Record{add("a", 1, "u1"), put("p", 5, "u1"), remove("b", 3, "u1")}, []string{"u1"}},
+		{"the user re-created, then its older deletion", []schema.Record{add("a", 1, "u1"), createU1, delU1}, []string{}},
+		{"the user deleted and re-created, then an older add", []schema.Record{delU1, createU1, add("c", 3, "u1")}, []string{}},
+		{"an add at the instant of the group's deletion", []schema.Record{delGroup, add("c", 5, "u1")}, []string{}},
+		{"a path-less PATCH replacing the members", []schema.Record{add("a", 1, "u1", "u2"), pathless}, []string{"u3"}},
 		{"a PATCH replacing the list the proxy did not know", []schema.Record{add("a", 1, "u1", "u2"), func() schema.Record {
 			x := add("b", 2, "u3")
 			x.RequestBody = `{"Operations":[{"op":"replace","path":"members","value":[{"value":"u3"}]}]}`
@@ -471,5 +483,26 @@ func TestExport_DeletedUserLeavesItsGroupsOnItsTimeline(t *testing.T) {
 	tl, _ := r.UserTimeline(t.Context(), "", "u1", 0)
 	if len(tl) < 2 || tl[0].Record.ID != "c" || tl[1].Membership != "removed" || tl[1].Record.ID != "c" {
 		t.Errorf("timeline = %+v", tl)
+	}
+}
+
+// A removal is state too: a later add without an old value is not
+// completed with the removed one.
+func TestExport_RemovedAttributeIsNotOldLater(t *testing.T) {
+	r := open(t)
+	u := rec("a", 0, "POST", schema.ResourceUser, "u1")
+	u.IdPResourceID = "x"
+	rm := rec("b", 1, "PATCH", schema.ResourceUser, "u1")
+	rm.Changes = []schema.Change{{Op: "remove", Attribute: "externalId", Old: raw("x")}}
+	ad := rec("c", 2, "PATCH", schema.ResourceUser, "u1")
+	ad.IdPResourceID = "y"
+	ad.Changes = []schema.Change{{Op: "add", Attribute: "externalId", New: raw("y")}}
+	export(t, r, u, rm, ad)
+	got, _, err := r.Request(t.Context(), "c")
+	if err != nil || got.Changes[0].Old != nil || got.Changes[0].Op != "add" {
+		t.Errorf("change = %+v, %v", got.Changes, err)
+	}
+	if ad.Changes[0].Old != nil {
+		t.Error("Export changed the caller's record")
 	}
 }
