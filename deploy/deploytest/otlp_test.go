@@ -385,17 +385,10 @@ func uncommentBlock(t *testing.T, text, start string) string {
 // (but the CA file, which needs a Secret volume of the site's), the
 // Deployment's headers from a Secret and the pod's resource, and the
 // NetworkPolicy's egress to the collector on the endpoint's port.
-func TestManifests_OTLPExamples(t *testing.T) {
-	edits := map[string]func(string) string{
-		"configmap.yaml": func(s string) string {
-			for _, key := range []string{"otlp-endpoint:", "otlp-protocol:", "otlp-compression:", "otlp-traces:"} {
-				s = uncommentBlock(t, s, key)
-			}
-			return s
-		},
-		"deployment.yaml":    func(s string) string { return uncommentBlock(t, s, "- name: "+headersEnvVar) },
-		"networkpolicy.yaml": func(s string) string { return uncommentBlock(t, s, "- to:") },
-	}
+// editedManifests reads the plain manifests with edits applied (by file
+// name; each must change its file), labelled for error messages.
+func editedManifests(t *testing.T, label string, edits map[string]func(string) string) *bundle {
+	t.Helper()
 	var b bundle
 	for _, name := range manifestFiles(t) {
 		data, err := os.ReadFile(filepath.Join(manifestsDir, name))
@@ -408,11 +401,26 @@ func TestManifests_OTLPExamples(t *testing.T) {
 				t.Fatalf("%s: nothing uncommented", name)
 			}
 		}
-		if err := b.add(name+" (OTLP uncommented)", []byte(text)); err != nil {
+		if err := b.add(name+" ("+label+")", []byte(text)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	d := checkDeployment(t, &b, true)
+	return &b
+}
+
+func TestManifests_OTLPExamples(t *testing.T) {
+	edits := map[string]func(string) string{
+		"configmap.yaml": func(s string) string {
+			for _, key := range []string{"otlp-endpoint:", "otlp-protocol:", "otlp-compression:", "otlp-traces:"} {
+				s = uncommentBlock(t, s, key)
+			}
+			return s
+		},
+		"deployment.yaml":    func(s string) string { return uncommentBlock(t, s, "- name: "+headersEnvVar) },
+		"networkpolicy.yaml": func(s string) string { return uncommentBlock(t, s, "- to:") },
+	}
+	b := editedManifests(t, "OTLP uncommented", edits)
+	d := checkDeployment(t, b, true)
 	if d.Config["otlp-endpoint"] == nil || d.Config["otlp-traces"] != true {
 		t.Fatalf("the uncommented config has no OTLP sink with spans:\n%s", d.ConfigText)
 	}

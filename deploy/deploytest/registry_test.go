@@ -262,23 +262,8 @@ func TestManifests_RegistryExample(t *testing.T) {
 		// The two entries are one block: both come out.
 		"deployment.yaml": func(s string) string { return uncommentBlock(t, s, "- name: "+consoleEnvVars["console-user"]) },
 	}
-	var b bundle
-	for _, name := range manifestFiles(t) {
-		data, err := os.ReadFile(filepath.Join(manifestsDir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		text := string(data)
-		if edit, ok := edits[name]; ok {
-			if text = edit(text); text == string(data) {
-				t.Fatalf("%s: nothing uncommented", name)
-			}
-		}
-		if err := b.add(name+" (registry uncommented)", []byte(text)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	d := checkDeployment(t, &b, true)
+	b := editedManifests(t, "registry uncommented", edits)
+	d := checkDeployment(t, b, true)
 	if got := d.Config["registry"]; got != registryPath {
 		t.Errorf(`uncommented config "registry" = %v, want %s`, got, registryPath)
 	}
