@@ -146,7 +146,7 @@ func (w *writer) apply(rec schema.Record) error {
 			completeGroupChanges(&rec, g)
 		}
 	}
-	body, err := json.Marshal(rec)
+	body, err := rec.AppendJSON(nil)
 	if err != nil {
 		return badRecord("cannot be encoded: " + err.Error())
 	}

@@ -1,9 +1,7 @@
 package kafka
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -278,13 +276,11 @@ func (s *Sink) encode(rec *schema.Record) (kafkago.Message, error) {
 	default:
 		// As the file sink writes a line: no HTML escaping, so the two
 		// outputs are byte for byte the same record.
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(rec); err != nil {
+		b, err := rec.AppendJSON(nil)
+		if err != nil {
 			return kafkago.Message{}, fmt.Errorf("record %s: %w", rec.ID, err)
 		}
-		value = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		value = b
 	}
 	return kafkago.Message{
 		Key:   []byte(Key(rec)),

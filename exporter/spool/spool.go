@@ -3,7 +3,6 @@ package spool
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -335,7 +334,7 @@ func (s *Spool) load() error {
 // block policy, or a write failure; each is counted in
 // scimtrail_spool_dropped_records_total.
 func (s *Spool) Take(ctx context.Context, rec schema.Record) error {
-	data, err := json.Marshal(rec)
+	data, err := rec.AppendJSON(nil)
 	if err != nil {
 		s.m.dropped.WithLabelValues("encode").Inc()
 		return fmt.Errorf("spool: encode record %s: %w", rec.ID, err)
