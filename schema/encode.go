@@ -7,7 +7,8 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/scimtrail/scimtrail/internal/jsonenc"
 )
 
 // AppendJSON appends the record's JSON to dst: the bytes a json.Encoder
@@ -27,15 +28,15 @@ func (r *Record) AppendJSON(dst []byte) ([]byte, error) {
 		return dst, fmt.Errorf("schema: record %s: duration_ms is not a finite number", r.ID)
 	}
 	b := append(dst, `{"id":`...)
-	b = appendString(b, r.ID)
+	b = jsonenc.AppendString(b, r.ID, false)
 	b = append(b, `,"timestamp":"`...)
 	b = r.Timestamp.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","idp_name":`...)
-	b = appendString(b, r.IdPName)
+	b = jsonenc.AppendString(b, r.IdPName, false)
 	b = append(b, `,"action":`...)
-	b = appendString(b, r.Action)
+	b = jsonenc.AppendString(b, r.Action, false)
 	b = append(b, `,"resource_type":`...)
-	b = appendString(b, r.ResourceType)
+	b = jsonenc.AppendString(b, r.ResourceType, false)
 	b = optString(b, `,"user_email":`, r.UserEmail)
 	b = optString(b, `,"user_name":`, r.UserName)
 	b = optString(b, `,"user_display_name":`, r.UserDisplayName)
@@ -43,7 +44,7 @@ func (r *Record) AppendJSON(dst []byte) ([]byte, error) {
 	b = optString(b, `,"resource_id":`, r.ResourceID)
 	b = optString(b, `,"idp_resource_id":`, r.IdPResourceID)
 	b = append(b, `,"outcome":`...)
-	b = appendString(b, r.Outcome)
+	b = jsonenc.AppendString(b, r.Outcome, false)
 	b = append(b, `,"status_code":`...)
 	b = strconv.AppendInt(b, int64(r.StatusCode), 10)
 	b = optString(b, `,"error_detail":`, r.ErrorDetail)
@@ -53,11 +54,11 @@ func (r *Record) AppendJSON(dst []byte) ([]byte, error) {
 		b = append(b, `,"body_truncated":true`...)
 	}
 	b = append(b, `,"duration_ms":`...)
-	b = appendFloat(b, r.DurationMS)
+	b = jsonenc.AppendFloat(b, r.DurationMS)
 	b = optString(b, `,"direction":`, r.Direction)
 	b = optString(b, `,"destination_host":`, r.DestinationHost)
 	b = append(b, `,"path":`...)
-	b = appendString(b, r.Path)
+	b = jsonenc.AppendString(b, r.Path, false)
 	b = optString(b, `,"query":`, r.Query)
 	b = optString(b, `,"user_agent":`, r.UserAgent)
 	b = optString(b, `,"client_ip":`, r.ClientIP)
@@ -76,9 +77,9 @@ func (r *Record) AppendJSON(dst []byte) ([]byte, error) {
 				b = append(b, ',')
 			}
 			b = append(b, `{"op":`...)
-			b = appendString(b, c.Op)
+			b = jsonenc.AppendString(b, c.Op, false)
 			b = append(b, `,"attribute":`...)
-			b = appendString(b, c.Attribute)
+			b = jsonenc.AppendString(b, c.Attribute, false)
 			var err error
 			if b, err = optRaw(b, `,"old":`, c.Old); err != nil {
 				return dst, fmt.Errorf("schema: record %s: change %d old: %w", r.ID, i, err)
@@ -102,7 +103,7 @@ func optString(b []byte, key, s string) []byte {
 	if s == "" {
 		return b
 	}
-	return appendString(append(b, key...), s)
+	return jsonenc.AppendString(append(b, key...), s, false)
 }
 
 func optStrings(b []byte, key string, ss []string) []byte {
@@ -114,7 +115,7 @@ func optStrings(b []byte, key string, ss []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, s)
+		b = jsonenc.AppendString(b, s, false)
 	}
 	return append(b, ']')
 }
@@ -131,81 +132,4 @@ func optRaw(b []byte, key string, v json.RawMessage) ([]byte, error) {
 		return b[:n], err
 	}
 	return buf.Bytes(), nil
-}
-
-// appendFloat formats a float64 as encoding/json does: the shortest
-// representation, in exponent form below 1e-6 or from 1e21, with a
-// two-digit exponent cleaned to one ("1e-07" → "1e-7").
-func appendFloat(b []byte, f float64) []byte {
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		n := len(b)
-		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString quotes s as encoding/json does without HTML escaping:
-// ", \ and control characters escaped (\b \f \n \r \t short, the rest
-// \u00XX), invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029 escaped so
-// the output is also valid JavaScript.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -10,6 +10,7 @@ import (
 
 	filter "github.com/scim2/filter-parser/v2"
 
+	"github.com/scimtrail/scimtrail/internal/jsonenc"
 	"github.com/scimtrail/scimtrail/schema"
 )
 
@@ -170,9 +171,14 @@ func (v *derivation) decodeBodies() {
 		case err != nil:
 			v.note("request body is not valid JSON: not recorded")
 		default:
-			// Secrets leave here: nothing derived below sees them.
-			v.req = v.Redactor.Value(req)
-			b, err := json.Marshal(v.req)
+			// Secrets leave here: nothing derived below sees them. A body
+			// without one is used as decoded (Value would copy it whole).
+			v.req = req
+			if v.Redactor.Has(req) {
+				v.req = v.Redactor.Value(req)
+			}
+			// json.Marshal's bytes, without its reflection.
+			b, err := jsonenc.AppendValue(nil, v.req)
 			if err == nil {
 				v.res.Record.RequestBody = string(b)
 			}

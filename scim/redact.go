@@ -96,6 +96,39 @@ func (r Redactor) Value(v any) any {
 	return v
 }
 
+// Has reports whether v holds a value Value would replace. It walks the
+// tree the same way Value does, without copying it, so a body with no
+// secret (most of them) costs no copy.
+func (r Redactor) Has(v any) bool {
+	switch t := v.(type) {
+	case object:
+		for k, e := range t {
+			if r.IsSecret(k) {
+				return true
+			}
+			if p, ok := e.(string); ok && strings.EqualFold(k, "path") && r.isSecretPath(p) {
+				for k2 := range t {
+					if strings.EqualFold(k2, "value") {
+						return true
+					}
+				}
+			}
+		}
+		for _, e := range t {
+			if r.Has(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range t {
+			if r.Has(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Query returns a raw URL query with the values of secret parameters
 // replaced: access_token (RFC 6750 §2.3 lets a client send its bearer
 // token there) and the redacted names. Everything else stays as sent.
