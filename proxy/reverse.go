@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"sync"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -157,8 +158,30 @@ func NewReverse(cfg Config, rec Recorder, logger *slog.Logger, opts ...Option) (
 		ErrorHandler: p.errorHandler,
 		// Without it the ReverseProxy logs through the global log package.
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// Without it every answer's copy allocates a 32 KiB buffer.
+		BufferPool: &bufferPool{},
 	}
 	return p, nil
+}
+
+// bufferPool lends the ReverseProxy its 32 KiB copy buffers (one per
+// answer in flight) from a sync.Pool. The zero value is ready.
+type bufferPool struct{ pool sync.Pool }
+
+const copyBufferSize = 32 << 10
+
+func (b *bufferPool) Get() []byte {
+	if p, ok := b.pool.Get().(*[]byte); ok {
+		return *p
+	}
+	return make([]byte, copyBufferSize)
+}
+
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) == copyBufferSize {
+		buf = buf[:copyBufferSize]
+		b.pool.Put(&buf)
+	}
 }
 
 // Transport returns the transport to the upstream, shared by forwarding and
