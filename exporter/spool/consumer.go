@@ -424,12 +424,21 @@ func (s *Spool) read(after uint64, n, maxBytes int) ([]schema.Record, []uint64, 
 	var recs []schema.Record
 	var seqs []uint64
 	last := after
+	s.recent.mu.Lock()
+	defer s.recent.mu.Unlock()
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRecords).Cursor()
 		size := 0
 		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(recs) < n && (size < maxBytes || len(recs) == 0); k, v = c.Next() {
 			last = binary.BigEndian.Uint64(k)
 			size += len(v)
+			// Records share their slices with the other sinks' copies:
+			// a sink changes a record's fields, never its slices' elements.
+			if rec, ok := s.recent.get(last); ok {
+				recs = append(recs, rec)
+				seqs = append(seqs, last)
+				continue
+			}
 			var rec schema.Record
 			if len(v) < headerLen || json.Unmarshal(v[headerLen:], &rec) != nil {
 				s.m.dropped.WithLabelValues("corrupt").Inc()

@@ -208,13 +208,43 @@ type Spool struct {
 	warnFull   rateLimit
 	warnRefuse rateLimit
 	warnWrite  rateLimit
+
+	recent recent
 }
 
 type appendReq struct {
 	data []byte
-	keep bool // under block, written even past the bound
+	rec  *schema.Record // handed to caught-up sinks without decoding data
+	keep bool           // under block, written even past the bound
 	err  error
 	done chan struct{}
+}
+
+// recentSize is how many of the last records taken are kept decoded for
+// the sinks: a sink that keeps up reads them from memory instead of
+// decoding each from the file (every sink decoded every record). About
+// 1–2 MB; a sink further behind reads the file.
+const recentSize = 1024
+
+// recent holds the last records taken, by sequence number modulo
+// recentSize; seq tells whether a slot still holds that record.
+type recent struct {
+	mu   sync.Mutex
+	seq  [recentSize]uint64
+	recs [recentSize]schema.Record
+}
+
+func (r *recent) put(seq uint64, rec *schema.Record) {
+	i := seq % recentSize
+	r.seq[i], r.recs[i] = seq, *rec
+}
+
+func (r *recent) get(seq uint64) (schema.Record, bool) {
+	i := seq % recentSize
+	if r.seq[i] != seq || seq == 0 {
+		return schema.Record{}, false
+	}
+	return r.recs[i], true
 }
 
 // Mutating reports whether a request with this method changes state: the
@@ -339,7 +369,7 @@ func (s *Spool) Take(ctx context.Context, rec schema.Record) error {
 		s.m.dropped.WithLabelValues("encode").Inc()
 		return fmt.Errorf("spool: encode record %s: %w", rec.ID, err)
 	}
-	req := &appendReq{data: data, keep: Mutating(rec.Action), done: make(chan struct{})}
+	req := &appendReq{data: data, rec: &rec, keep: Mutating(rec.Action), done: make(chan struct{})}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -476,10 +506,12 @@ func (s *Spool) commit(batch []*appendReq) error {
 	first, last, bytes := s.first.Load(), s.last.Load(), s.bytes.Load()
 	var dropped, refused int
 	now := s.now()
+	seqs := make([]uint64, len(batch)) // 0: not written
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRecords)
 		b.FillPercent = 1 // keys only ever grow: pack the pages full
-		for _, r := range batch {
+		for i, r := range batch {
+			seqs[i] = 0
 			size := int64(headerLen + len(r.data))
 			for bytes+size > max && first <= last && dropOldest {
 				k, v := b.Cursor().First()
@@ -505,6 +537,7 @@ func (s *Spool) commit(batch []*appendReq) error {
 			if err := b.Put(seqKey(last), v); err != nil {
 				return err
 			}
+			seqs[i] = last
 			bytes += size
 		}
 		meta := tx.Bucket(bucketMeta)
@@ -519,6 +552,13 @@ func (s *Spool) commit(batch []*appendReq) error {
 		}
 		return err
 	}
+	s.recent.mu.Lock()
+	for i, r := range batch {
+		if seqs[i] != 0 && r.rec != nil {
+			s.recent.put(seqs[i], r.rec)
+		}
+	}
+	s.recent.mu.Unlock()
 	s.first.Store(first)
 	s.last.Store(last)
 	s.bytes.Store(bytes)

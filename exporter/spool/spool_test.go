@@ -577,3 +577,41 @@ func TestSpool_ThrottledSinkIsNotRetriedBeforeItsDelay(t *testing.T) {
 		t.Fatalf("ThrottleDelay through a wrap = %v, %v", d, ok)
 	}
 }
+
+// TestSpool_SinksGetTheSameRecordsFromMemoryAndFromTheFile: a sink that
+// keeps up gets the records taken just before (kept decoded in memory), a
+// sink far behind reads them from the file: both get exactly the records
+// taken, field for field.
+func TestSpool_SinksGetTheSameRecordsFromMemoryAndFromTheFile(t *testing.T) {
+	fast, slow := newMemSink(), newMemSink()
+	slow.setFailing(true)
+	h := open(t, t.TempDir(), spool.Config{},
+		spool.SinkConfig{Name: "fast", Sink: fast}, spool.SinkConfig{Name: "slow", Sink: slow})
+	const n = 3000 // more than the records kept in memory
+	var want []schema.Record
+	for i := range n {
+		r := record(i, http.MethodPatch)
+		active := i%2 == 0
+		r.Active, r.Changes = &active, []schema.Change{{Op: "replace", Attribute: "active", New: json.RawMessage(strconv.FormatBool(active))}}
+		r.Notes = []string{fmt.Sprintf("note %d", i)}
+		if err := h.sp.Take(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r)
+	}
+	waitFor(t, "the fast sink", func() bool { return len(fast.ids()) == n })
+	slow.setFailing(false)
+	waitFor(t, "the slow sink", func() bool { return len(slow.ids()) == n })
+	for name, m := range map[string]*memSink{"fast": fast, "slow": slow} {
+		m.mu.Lock()
+		got := m.recs
+		m.mu.Unlock()
+		for i := range want {
+			a, _ := json.Marshal(got[i])
+			b, _ := json.Marshal(want[i])
+			if string(a) != string(b) {
+				t.Fatalf("%s sink, record %d:\n got %s\nwant %s", name, i, a, b)
+			}
+		}
+	}
+}
