@@ -37,6 +37,8 @@ Usage:
   scimtrail ca create --out DIR            make the egress proxy's CA
   scimtrail config check --config FILE     validate a configuration without starting (exit 0, or 2 naming the bad key)
   scimtrail demo [flags]                   run a scripted Okta/Entra cycle against an in-process SCIM service
+  scimtrail bench [flags]                  measure scimtrail's cost per request against direct calls and
+                                           a plain Go reverse proxy, on this machine (Linux)
   scimtrail version                        print the version
 
 Run "scimtrail proxy --help" or "scimtrail forward --help" for their flags.
@@ -54,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runProxy(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "forward":
 		return runForward(ctx, args[1:], stdout, stderr)
 	case "registry":
