@@ -84,6 +84,9 @@ type config struct {
 	Lookup bool
 	// ConfigFile is the YAML file the rest was read from, if any.
 	ConfigFile string
+	// Pprof serves Go's profiles at /debug/pprof/ on the admin listener.
+	// Default false.
+	Pprof bool
 	// Registry is the registry database the records are also stored in
 	// (scimtrail's console reads it); "" for none.
 	Registry string
@@ -293,6 +296,7 @@ func commonFlags(fs *flag.FlagSet, c *config) {
 	kafkaFlags(fs, &c.Kafka)
 	otlpFlags(fs, &c.OTLP, &c.badOTLPHeaders)
 	registryFlags(fs, &c.Registry, &c.RegistryRetention, &c.Console)
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's CPU, heap and allocation profiles at /debug/pprof/ on the admin listener, to find what a request costs (default false)")
 	fs.BoolVar(&c.OTLPTraces, "otlp-traces", false, "also export the proxy's own spans (one per request, W3C traceparent propagated to the upstream) to the OTLP endpoint (default false)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 0, "on SIGTERM, wait at most this `duration` for in-flight requests, and as long again for sinks to deliver what the spool holds; the rest stays for the next start (default 30s)")
 	fs.BoolVar(&c.Audit.SkipReads, "skip-reads", false, "do not record GET requests (default: every request is recorded)")

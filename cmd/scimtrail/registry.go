@@ -271,7 +271,7 @@ func serveRegistry(ctx context.Context, c registryConfig, stdout io.Writer, logg
 			return fmt.Errorf("admin listen %s: %w", a, err)
 		}
 		reg := prometheus.NewRegistry()
-		admin = &http.Server{Handler: adminHandler(reg, ready, func() string { return "" }, rt.console), ReadHeaderTimeout: 10 * time.Second}
+		admin = &http.Server{Handler: adminHandler(reg, ready, func() string { return "" }, rt.console, false), ReadHeaderTimeout: 10 * time.Second}
 		go func() { served <- serve(admin.Serve(ln)) }()
 		logger.Info("scimtrail registry: serving", "admin", ln.Addr().String(), "console", rt.console != nil, "registry", c.Path)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -251,7 +252,7 @@ func start(ctx context.Context, c config, stdout io.Writer, reg *prometheus.Regi
 			ui = st.registry.console
 		}
 		report := func() string { return spoolReport(st.spool) }
-		st.admin = &http.Server{Handler: adminHandler(reg, st.ready, report, ui), ReadHeaderTimeout: 10 * time.Second}
+		st.admin = &http.Server{Handler: adminHandler(reg, st.ready, report, ui, c.Pprof), ReadHeaderTimeout: 10 * time.Second}
 		go func() { st.served <- serve(st.admin.Serve(aln)) }()
 	}
 	go func() {
@@ -472,7 +473,7 @@ const behindAfter = 30 * time.Second
 // sink and the spool are doing, so an operator sees which sink is behind.
 // The console, when not nil, serves /ui/ and /api/v1/ (it checks
 // credentials itself).
-func adminHandler(reg *prometheus.Registry, ready *atomic.Bool, report func() string, ui http.Handler) http.Handler {
+func adminHandler(reg *prometheus.Registry, ready *atomic.Bool, report func() string, ui http.Handler, profiles bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
@@ -487,6 +488,15 @@ func adminHandler(reg *prometheus.Registry, ready *atomic.Bool, report func() st
 		io.WriteString(w, report())
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if profiles {
+		// Registered on this mux only: net/http/pprof's init also
+		// registers on http.DefaultServeMux, which nothing here serves.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	if ui != nil {
 		mux.Handle("/ui/", ui)
 		mux.Handle("/api/v1/", ui)
