@@ -424,8 +424,6 @@ func (s *Spool) read(after uint64, n, maxBytes int) ([]schema.Record, []uint64, 
 	var recs []schema.Record
 	var seqs []uint64
 	last := after
-	s.recent.mu.Lock()
-	defer s.recent.mu.Unlock()
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRecords).Cursor()
 		size := 0
@@ -434,7 +432,9 @@ func (s *Spool) read(after uint64, n, maxBytes int) ([]schema.Record, []uint64, 
 			size += len(v)
 			// Records share their slices with the other sinks' copies:
 			// a sink changes a record's fields, never its slices' elements.
-			if rec, ok := s.recent.get(last); ok {
+			// The lock is taken per record, never across the file's reads:
+			// the writer takes it too, on the request path.
+			if rec, ok := s.recent.lookup(last); ok {
 				recs = append(recs, rec)
 				seqs = append(seqs, last)
 				continue

@@ -239,7 +239,10 @@ func (r *recent) put(seq uint64, rec *schema.Record) {
 	r.seq[i], r.recs[i] = seq, *rec
 }
 
-func (r *recent) get(seq uint64) (schema.Record, bool) {
+// lookup returns the record seq when it is still held.
+func (r *recent) lookup(seq uint64) (schema.Record, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	i := seq % recentSize
 	if r.seq[i] != seq || seq == 0 {
 		return schema.Record{}, false
