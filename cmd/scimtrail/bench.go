@@ -24,10 +24,13 @@ import (
 	"github.com/scimtrail/scimtrail/internal/loadgen"
 )
 
-// The bench's targets, in the order they run and are shown.
-var benchTargetNames = []string{
-	"direct", "httputil", "nginx",
-	"scimtrail-off", "scimtrail-file", "scimtrail-kafka", "scimtrail-otlp", "scimtrail-all",
+// benchTargetNames are the bench's targets, in the order they run and are
+// shown.
+func benchTargetNames() []string {
+	return []string{
+		"direct", "httputil", "nginx",
+		"scimtrail-off", "scimtrail-file", "scimtrail-kafka", "scimtrail-otlp", "scimtrail-all",
+	}
 }
 
 const benchUsage = `Usage: scimtrail bench [flags]
@@ -98,7 +101,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, int) {
 	o := benchOptions{args: args}
 	fs := flag.NewFlagSet("scimtrail bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	targets := fs.String("targets", strings.Join(benchTargetNames, ","), "comma-separated `list` of targets to run (nginx only when on PATH)")
+	targets := fs.String("targets", strings.Join(benchTargetNames(), ","), "comma-separated `list` of targets to run (nginx only when on PATH)")
 	steps := fs.String("steps", "c4,c32,c128,open1000", "comma-separated `list` of load steps: cN, openR")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured `time` of each step")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each step, same shape")
@@ -126,8 +129,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, int) {
 		t = strings.TrimSpace(t)
 		switch {
 		case t == "":
-		case !slices.Contains(benchTargetNames, t):
-			errs = append(errs, fmt.Errorf(`"targets": unknown target %q; known: %s`, t, strings.Join(benchTargetNames, ", ")))
+		case !slices.Contains(benchTargetNames(), t):
+			errs = append(errs, fmt.Errorf(`"targets": unknown target %q; known: %s`, t, strings.Join(benchTargetNames(), ", ")))
 		case slices.Contains(o.targets, t):
 		case t == "nginx" && o.nginx == "":
 			if explicit {
@@ -167,8 +170,9 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, int) {
 	}
 	// Keep the targets in their canonical order: direct first, the
 	// baselines before scimtrail.
+	names := benchTargetNames()
 	slices.SortStableFunc(o.targets, func(a, b string) int {
-		return slices.Index(benchTargetNames, a) - slices.Index(benchTargetNames, b)
+		return slices.Index(names, a) - slices.Index(names, b)
 	})
 	return o, -1
 }

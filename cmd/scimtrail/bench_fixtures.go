@@ -109,23 +109,18 @@ func newFixedUpstream() *fixedUpstream {
 	return u
 }
 
-var (
-	scimContentType = []string{scimJSON}
-	notFoundBody    = []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"404","detail":"Resource not found"}`)
-)
+const notFoundBody = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"404","detail":"Resource not found"}`
 
 func (u *fixedUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, r.Body)
 	body, ok := u.users[r.URL.Path]
 	status := http.StatusOK
 	switch {
-	case !ok:
-		body, status = notFoundBody, http.StatusNotFound
-	case r.Method != http.MethodPatch && r.Method != http.MethodGet && r.Method != http.MethodPut:
-		body, status = notFoundBody, http.StatusNotFound
+	case !ok, r.Method != http.MethodPatch && r.Method != http.MethodGet && r.Method != http.MethodPut:
+		body, status = []byte(notFoundBody), http.StatusNotFound
 	}
 	h := w.Header()
-	h["Content-Type"] = scimContentType
+	h["Content-Type"] = []string{scimJSON}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -362,7 +363,8 @@ func (s *Spool) load() error {
 }
 
 // Take appends rec and returns once the OS has it (and, under the always
-// mode, once it is fsynced). An error means the record is not in the
+// mode, once it is fsynced). The spool keeps rec's slices (Changes,
+// Notes…) for the sinks: the caller must not change them afterwards. An error means the record is not in the
 // spool: ErrClosed after Shutdown, ErrFull for a read's record under the
 // block policy, or a write failure; each is counted in
 // scimtrail_spool_dropped_records_total.
@@ -372,7 +374,14 @@ func (s *Spool) Take(ctx context.Context, rec schema.Record) error {
 		s.m.dropped.WithLabelValues("encode").Inc()
 		return fmt.Errorf("spool: encode record %s: %w", rec.ID, err)
 	}
-	req := &appendReq{data: data, rec: &rec, keep: Mutating(rec.Action), done: make(chan struct{})}
+	req := &appendReq{data: data, keep: Mutating(rec.Action), done: make(chan struct{})}
+	if !bytes.Contains(data, []byte(`\ufffd`)) {
+		// Sinks that keep up get the record itself, not its JSON: only
+		// when the JSON says the same (encoding replaces invalid UTF-8,
+		// and a sink must get the same record from memory as from the
+		// file).
+		req.rec = &rec
+	}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()

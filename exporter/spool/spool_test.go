@@ -615,3 +615,24 @@ func TestSpool_SinksGetTheSameRecordsFromMemoryAndFromTheFile(t *testing.T) {
 		}
 	}
 }
+
+// TestSpool_InvalidUTF8ReachesEverySinkAsTheFileHasIt: encoding replaces
+// invalid UTF-8 (a client's User-Agent, say) with U+FFFD; a sink that
+// keeps up must not get the raw bytes when one reading the file gets the
+// replacement (an OTLP protobuf with invalid UTF-8 does not decode).
+func TestSpool_InvalidUTF8ReachesEverySinkAsTheFileHasIt(t *testing.T) {
+	fast := newMemSink()
+	h := open(t, t.TempDir(), spool.Config{}, spool.SinkConfig{Name: "fast", Sink: fast})
+	r := record(1, http.MethodPatch)
+	r.UserAgent = "bad\xffua"
+	if err := h.sp.Take(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the sink", func() bool { return len(fast.ids()) == 1 })
+	fast.mu.Lock()
+	got := fast.recs[0].UserAgent
+	fast.mu.Unlock()
+	if got != "bad\uFFFDua" {
+		t.Errorf("user agent %q, want it as encoded: %q", got, "bad\uFFFDua")
+	}
+}
