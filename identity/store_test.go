@@ -341,3 +341,81 @@ func ExampleOpen() {
 	fmt.Println(got.Email, ok)
 	// Output: bjensen@example.com true
 }
+
+// TestStore_MemoryAgreesWithTheFile: identities kept decoded in memory
+// are what the file says: after Put, Delete, reopening, beyond the
+// memory's bound, and a caller changing what it got changes nothing.
+func TestStore_MemoryAgreesWithTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "identity.db")
+	s, err := identity.Open(path, identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const n = 10000 // more than the memory keeps
+	for i := range n {
+		id := scim.Identity{Type: "GROUP", ID: fmt.Sprint(i), DisplayName: fmt.Sprint("g", i), Members: []string{"a"}, MembersKnown: true}
+		if err := s.Put(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, i := range []int{0, 1, n / 2, n - 1} {
+		got, ok, err := s.Get(ctx, "GROUP", fmt.Sprint(i))
+		if err != nil || !ok || got.DisplayName != fmt.Sprint("g", i) {
+			t.Fatalf("Get(%d) = %+v, %v, %v", i, got, ok, err)
+		}
+		got.Members[0] = "changed by the caller"
+		again, _, _ := s.Get(ctx, "GROUP", fmt.Sprint(i))
+		if again.Members[0] != "a" {
+			t.Fatalf("a caller's change reached the store: %v", again.Members)
+		}
+	}
+	if err := s.Delete(ctx, "GROUP", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Get(ctx, "GROUP", "1"); ok {
+		t.Error("Get after Delete found the identity")
+	}
+	if err := s.Put(ctx, scim.Identity{Type: "GROUP", ID: "2", DisplayName: "renamed"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = identity.Open(path, identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, ok, _ := s.Get(ctx, "GROUP", "2"); !ok || got.DisplayName != "renamed" {
+		t.Errorf("after reopening: %+v, %v", got, ok)
+	}
+	if _, ok, _ := s.Get(ctx, "GROUP", "1"); ok {
+		t.Error("after reopening, the deleted identity is back")
+	}
+}
+
+// A few identities deleted and created again, many times over, keep the
+// memory bounded and right.
+func TestStore_ChurnKeepsMemoryRight(t *testing.T) {
+	s, err := identity.Open(filepath.Join(t.TempDir(), "identity.db"), identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for round := range 3000 {
+		id := fmt.Sprint(round % 10)
+		if err := s.Put(ctx, scim.Identity{Type: "USER", ID: id, UserName: fmt.Sprint("u", round)}); err != nil {
+			t.Fatal(err)
+		}
+		if round%3 == 0 {
+			if err := s.Delete(ctx, "USER", id); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, _ := s.Get(ctx, "USER", id); ok {
+				t.Fatalf("round %d: deleted %s still found", round, id)
+			}
+		} else if got, ok, _ := s.Get(ctx, "USER", id); !ok || got.UserName != fmt.Sprint("u", round) {
+			t.Fatalf("round %d: Get(%s) = %+v, %v", round, id, got, ok)
+		}
+	}
+}
