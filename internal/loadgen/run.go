@@ -100,32 +100,24 @@ func Closed(ctx context.Context, t Target, conns int, d time.Duration) (*Result,
 	defer stop()
 	start := time.Now()
 	end := start.Add(d)
-	parts := make([]*Result, conns)
-	var wg sync.WaitGroup
-	for i := range conns {
-		parts[i] = &Result{}
-		wg.Go(func() {
-			c := &client{addr: t.Addr, timeout: t.timeout(), conns: set}
-			defer c.close()
-			res := parts[i]
-			for n := i; ctx.Err() == nil; n++ {
-				t0 := time.Now()
-				if !t0.Before(end) {
-					return
-				}
-				status, err := c.do(t.Requests[n%len(t.Requests)])
-				t1 := time.Now()
-				if t1.After(end) {
-					return
-				}
-				res.count(status, err, t1.Sub(t0))
-				if err != nil {
-					pause(ctx, end)
-				}
+	parts, wait := workers(t, set, conns, func(i int, c *client, res *Result) {
+		for n := i; ctx.Err() == nil; n++ {
+			t0 := time.Now()
+			if !t0.Before(end) {
+				return
 			}
-		})
-	}
-	wg.Wait()
+			status, err := c.do(t.Requests[n%len(t.Requests)])
+			t1 := time.Now()
+			if t1.After(end) {
+				return
+			}
+			res.count(status, err, t1.Sub(t0))
+			if err != nil {
+				pause(ctx, end)
+			}
+		}
+	})
+	wait()
 	return total(parts, min(time.Since(start), d)), ctx.Err()
 }
 
@@ -152,31 +144,39 @@ func Open(ctx context.Context, t Target, rate float64, conns int, d time.Duratio
 	due := make(chan time.Time, min(n, 1<<20)+1)
 	start := time.Now()
 	end := start.Add(d)
-	parts := make([]*Result, conns)
+	parts, wait := workers(t, set, conns, func(i int, c *client, res *Result) {
+		giveUp := end.Add(t.timeout())
+		k := i
+		for from := range due {
+			if ctx.Err() != nil || time.Now().After(giveUp) {
+				res.Unsent++
+				continue
+			}
+			status, err := c.do(t.Requests[k%len(t.Requests)])
+			k++
+			res.count(status, err, time.Since(from))
+		}
+	})
+	schedule(ctx, due, start, end, rate, n)
+	close(due)
+	wait()
+	return total(parts, d), ctx.Err()
+}
+
+// workers starts conns goroutines, each with its own connection and
+// Result, running work(i, client, result); wait waits for them all.
+func workers(t Target, set *connSet, conns int, work func(i int, c *client, res *Result)) (parts []*Result, wait func()) {
+	parts = make([]*Result, conns)
 	var wg sync.WaitGroup
 	for i := range conns {
 		parts[i] = &Result{}
 		wg.Go(func() {
 			c := &client{addr: t.Addr, timeout: t.timeout(), conns: set}
 			defer c.close()
-			res := parts[i]
-			giveUp := end.Add(t.timeout())
-			k := i
-			for from := range due {
-				if ctx.Err() != nil || time.Now().After(giveUp) {
-					res.Unsent++
-					continue
-				}
-				status, err := c.do(t.Requests[k%len(t.Requests)])
-				k++
-				res.count(status, err, time.Since(from))
-			}
+			work(i, c, parts[i])
 		})
 	}
-	schedule(ctx, due, start, end, rate, n)
-	close(due)
-	wg.Wait()
-	return total(parts, d), ctx.Err()
+	return parts, wg.Wait
 }
 
 // schedule puts the send time of each of n requests on due, at its time.
