@@ -2,17 +2,15 @@ package spool
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/scimtrail/scimtrail/exporter"
 	"github.com/scimtrail/scimtrail/schema"
@@ -142,32 +140,25 @@ func (s *Spool) Start(ctx context.Context) error {
 		names[c.cfg.Name] = c
 	}
 	var stale []string
-	staleCursors := map[string]uint64{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketCursors).ForEach(func(k, v []byte) error {
-			if c, ok := names[string(k)]; ok {
-				c.cursor.Store(getUint(v))
-			} else {
-				stale = append(stale, string(k))
-				staleCursors[string(k)] = getUint(v)
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("spool: start: read cursors: %w", err)
+	for name, v := range s.stored {
+		if c, ok := names[name]; ok {
+			c.cursor.Store(v)
+		} else {
+			stale = append(stale, name)
+		}
 	}
+	slices.Sort(stale)
 	for _, name := range stale {
 		// What that sink had not yet delivered is reclaimed once the
 		// others have it: say how much, and count it.
-		n := s.lagFrom(staleCursors[name])
+		n := s.lagFrom(s.stored[name])
 		s.m.dropped.WithLabelValues("sink_removed").Add(float64(n))
 		s.log.Warn("spool: sink no longer configured; its cursor is removed and its undelivered records are given up",
 			"sink", name, "records", n)
 	}
 	// Every sink's cursor is stored from the start, so a sink removed
 	// before it ever delivered is seen, and counted, as removed.
-	if err := s.updateCursors(s.consumers, stale); err != nil {
+	if err := s.updateCursors(); err != nil {
 		return fmt.Errorf("spool: start: %w", err)
 	}
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -179,54 +170,34 @@ func (s *Spool) Start(ctx context.Context) error {
 	return nil
 }
 
-// updateCursors stores the cursors of store, deletes the named stale
-// cursors, and reclaims every record all sinks have acknowledged, in one
-// transaction. The consumers list is fixed once Start runs.
-func (s *Spool) updateCursors(store []*consumer, stale []string) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+// updateCursors stores every sink's cursor (the stale ones no longer),
+// and releases what all sinks have acknowledged: the records leave the
+// count at once, their segments once wholly behind. The consumers list is
+// fixed once Start runs.
+func (s *Spool) updateCursors() error {
+	s.cursorMu.Lock()
+	defer s.cursorMu.Unlock()
+	cursors := make(map[string]uint64, len(s.consumers))
 	var floor uint64
-	for i, o := range s.consumers {
-		if v := o.cursor.Load(); i == 0 || v < floor {
+	for i, c := range s.consumers {
+		v := c.cursor.Load()
+		cursors[c.cfg.Name] = v
+		if i == 0 || v < floor {
 			floor = v
 		}
 	}
-	var freed int64
-	var first uint64
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		cb := tx.Bucket(bucketCursors)
-		for _, name := range stale {
-			if err := cb.Delete([]byte(name)); err != nil {
-				return err
-			}
-		}
-		for _, c := range store {
-			if err := cb.Put([]byte(c.cfg.Name), putUint(c.cursor.Load())); err != nil {
-				return err
-			}
-		}
-		rb := tx.Bucket(bucketRecords)
-		cur := rb.Cursor()
-		for k, v := cur.First(); k != nil && binary.BigEndian.Uint64(k) <= floor; k, v = cur.First() {
-			freed += int64(len(v))
-			if err := rb.Delete(k); err != nil {
-				return err
-			}
-		}
-		first = s.last.Load() + 1
-		if k, _ := cur.First(); k != nil {
-			first = binary.BigEndian.Uint64(k)
-		}
-		meta := tx.Bucket(bucketMeta)
-		bytes := s.bytes.Load() - freed
-		return meta.Put(keyBytes, putUint(uint64(bytes)))
-	})
+	err := s.cursors.write(cursors)
+	s.wmu.Lock()
+	if first := s.first.Load(); floor+1 > first {
+		floor = min(floor, s.last.Load())
+		s.bytes.Add(-s.rlog.span(first, floor))
+		s.first.Store(floor + 1)
+	}
+	s.wmu.Unlock()
+	s.rlog.dropBefore(s.first.Load())
 	if err != nil {
 		return fmt.Errorf("update cursors: %w", err)
 	}
-	s.first.Store(first)
-	s.bytes.Add(-freed)
-	s.dirty.Store(true)
 	return nil
 }
 
@@ -284,7 +255,7 @@ func (c *consumer) ack(last uint64) {
 		return
 	}
 	c.cursor.Store(last)
-	if err := c.s.updateCursors([]*consumer{c}, nil); err != nil {
+	if err := c.s.updateCursors(); err != nil {
 		// The in-memory cursor moved on; a restart before the next ack
 		// redelivers, which at-least-once allows.
 		c.log.Warn("spool: store cursor", "error", err)
@@ -418,56 +389,63 @@ func (s *Spool) Status() []SinkStatus {
 
 // read decodes up to n records after the cursor, stopping once maxBytes of
 // encoded records are in, and returns them, their sequence numbers, and the
-// last sequence number read. A record that cannot be decoded (a damaged file) is skipped,
-// counted and logged: it can never be delivered.
+// last sequence number read. A record that cannot be decoded (a damaged
+// file) is skipped, counted and logged: it can never be delivered.
 func (s *Spool) read(after uint64, n, maxBytes int) ([]schema.Record, []uint64, uint64, error) {
 	var recs []schema.Record
 	var seqs []uint64
 	last := after
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketRecords).Cursor()
-		size := 0
-		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(recs) < n && (size < maxBytes || len(recs) == 0); k, v = c.Next() {
-			last = binary.BigEndian.Uint64(k)
-			size += len(v)
-			// Records share their slices with the other sinks' copies:
-			// a sink changes a record's fields, never its slices' elements.
-			// The lock is taken per record, never across the file's reads:
-			// the writer takes it too, on the request path.
-			if rec, ok := s.recent.lookup(last); ok {
-				recs = append(recs, rec)
-				seqs = append(seqs, last)
+	through := s.last.Load()
+	size := 0
+	for seq := max(after+1, s.first.Load()); seq <= through && len(recs) < n && (size < maxBytes || len(recs) == 0); {
+		// Records share their slices with the other sinks' copies: a
+		// sink changes a record's fields, never its slices' elements.
+		// The lock is taken per record, never across the file's reads:
+		// the writer takes it too, on the request path.
+		if rec, ok := s.recent.lookup(seq); ok {
+			recs = append(recs, rec)
+			seqs = append(seqs, seq)
+			size += int(s.rlog.span(seq, seq))
+			last, seq = seq, seq+1
+			continue
+		}
+		frames, err := s.rlog.read(seq, min(through, seq+uint64(n-len(recs))-1), maxBytes-size)
+		if err != nil {
+			if seq < s.first.Load() {
+				// Dropped (spool full) while we read: go on from what is
+				// held.
+				seq = s.first.Load()
 				continue
 			}
+			return nil, nil, after, fmt.Errorf("read after %d: %w", after, err)
+		}
+		if len(frames) == 0 {
+			last = through // nothing held past seq
+			break
+		}
+		for _, fr := range frames {
+			last, seq = fr.seq, fr.seq+1
+			size += frameHeader + len(fr.data)
 			var rec schema.Record
-			if len(v) < headerLen || json.Unmarshal(v[headerLen:], &rec) != nil {
+			if fr.data == nil || json.Unmarshal(fr.data, &rec) != nil {
 				s.m.dropped.WithLabelValues("corrupt").Inc()
-				s.log.Error("spool: record unreadable; skipped", "seq", last)
+				s.log.Error("spool: record unreadable; skipped", "seq", fr.seq)
 				continue
 			}
 			recs = append(recs, rec)
-			seqs = append(seqs, last)
+			seqs = append(seqs, fr.seq)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, after, fmt.Errorf("read after %d: %w", after, err)
 	}
 	return recs, seqs, last, nil
 }
 
 // appendedAt returns when the first record after the cursor was appended.
 func (s *Spool) appendedAt(after uint64) (time.Time, bool) {
-	var at time.Time
-	ok := false
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		k, v := tx.Bucket(bucketRecords).Cursor().Seek(seqKey(after + 1))
-		if k != nil && len(v) >= headerLen {
-			at, ok = time.Unix(0, int64(binary.BigEndian.Uint64(v))), true
-		}
-		return nil
-	})
-	return at, ok
+	at, ok := s.rlog.appendedAt(after + 1)
+	if !ok {
+		return time.Time{}, false
+	}
+	return time.Unix(0, at), true
 }
 
 // sleep waits d or until ctx ends; false when ctx ended.

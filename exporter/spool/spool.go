@@ -3,7 +3,6 @@ package spool
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,8 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/scimtrail/scimtrail/schema"
 )
@@ -47,9 +44,17 @@ const (
 const (
 	DefaultSyncInterval = 200 * time.Millisecond
 	DefaultMaxBytes     = 1 << 30
-	// FileName and DeadLetterFileName are the spool's files in Config.Dir.
-	FileName           = "spool.db"
+	// DeadLetterFileName and LockFileName are the spool's files in
+	// Config.Dir, beside the log's segments (*.seg) and CursorFileName.
 	DeadLetterFileName = "dead-letter.jsonl"
+	LockFileName       = "lock"
+)
+
+// Segment sizes: a segment is deleted whole, so the disk may hold up to one
+// segment more than MaxBytes.
+const (
+	maxSegmentSize = 16 << 20
+	minSegmentSize = 64 << 10
 )
 
 // stopGrace is how long Shutdown waits for sinks after cancelling them.
@@ -57,9 +62,6 @@ const stopGrace = 5 * time.Second
 
 // maxGroup bounds the records committed in one transaction.
 const maxGroup = 1024
-
-// headerLen is the size of the append time stored before each record.
-const headerLen = 8
 
 // retryAfterWriteError is how long Admit refuses after a failed write,
 // before it lets requests through to try again.
@@ -82,26 +84,20 @@ var (
 	ErrNotDrained = errors.New("spool: sinks not caught up")
 )
 
-var (
-	bucketRecords = []byte("records")
-	bucketCursors = []byte("cursors")
-	bucketMeta    = []byte("meta")
-	keyLast       = []byte("last")
-	keyBytes      = []byte("bytes")
-)
-
 // Config is the spool's part of the configuration. The zero value of a
 // field means its documented default; Dir is required.
 type Config struct {
-	// Dir holds spool.db and dead-letter.jsonl.
+	// Dir holds the log's segments, the cursors, the lock and
+	// dead-letter.jsonl.
 	Dir string
 	// Sync is "interval" (default) or "always".
 	Sync string
 	// SyncInterval is the group-commit period of the interval mode.
 	// Default 200ms.
 	SyncInterval time.Duration
-	// MaxBytes bounds the records held (their encoded size); the file
-	// itself adds page overhead and does not shrink. Default 1 GiB.
+	// MaxBytes bounds the records held (their frames in the log: the
+	// JSON and 24 bytes). Segments are deleted whole, so the disk holds up
+	// to 16 MiB more. Default 1 GiB.
 	MaxBytes int64
 	// FullPolicy is "drop-oldest" (default) or "block".
 	FullPolicy string
@@ -126,6 +122,12 @@ func (c Config) maxBytes() int64 {
 		return c.MaxBytes
 	}
 	return DefaultMaxBytes
+}
+
+// segmentSize is an eighth of MaxBytes, between 64 KiB and 16 MiB: small
+// bounds still free space segment by segment.
+func (c Config) segmentSize() int64 {
+	return min(max(c.maxBytes()/8, minSegmentSize), maxSegmentSize)
 }
 
 func (c Config) fullPolicy() string {
@@ -170,13 +172,18 @@ type Options struct {
 // Open, add sinks with AddSink, then Start; Take is safe for concurrent use
 // from the moment Open returns (records wait for the sinks to start).
 type Spool struct {
-	cfg  Config
-	path string
-	db   *bolt.DB
-	log  *slog.Logger
-	now  func() time.Time
-	m    *metrics
-	dlq  *deadLetter
+	cfg     Config
+	rlog    *recordLog
+	cursors *cursorFile
+	// stored are the cursors read at Open, for Start; cursorMu orders the
+	// cursor file's writes.
+	stored   map[string]uint64
+	cursorMu sync.Mutex
+	lock     *os.File
+	log      *slog.Logger
+	now      func() time.Time
+	m        *metrics
+	dlq      *deadLetter
 
 	appends    chan *appendReq
 	stop       chan struct{} // closed by Shutdown: the writer and syncer finish
@@ -192,12 +199,13 @@ type Spool struct {
 	cancel    context.CancelFunc // ends the consumers' exports and waits
 	drain     chan struct{}      // closed by Shutdown: consumers exit once caught up
 
-	// wmu serialises write transactions with the update of the mirrors
+	// wmu serialises appends and drops with the update of the state
 	// below, so a commit never starts from a state another one is about to
 	// replace.
 	wmu sync.Mutex
-	// The committed state, mirrored for lock-free reads. first > last
-	// means empty.
+	// The records held, for lock-free reads: first > last means empty.
+	// Records before first may still be in the oldest segment until it is
+	// deleted whole.
 	first, last atomic.Uint64
 	bytes       atomic.Int64
 	dirty       atomic.Bool  // written since the last fsync
@@ -262,17 +270,17 @@ func Mutating(method string) bool {
 	return true
 }
 
-// Open opens (or creates) the spool in cfg.Dir. A file held by another
-// process fails after a second rather than waiting. A file bbolt cannot
-// read (after a power loss under the interval mode) is moved aside, named
-// in an error log, and a new spool started, so the proxy keeps serving.
+// Open opens (or creates) the spool in cfg.Dir. A directory held by
+// another process fails after a second rather than waiting. A damaged end
+// of the log (after a power loss under the interval mode) is cut off and
+// logged, so the proxy keeps serving. A spool.db left by an earlier release
+// is moved into the log first.
 func Open(cfg Config, opts Options) (*Spool, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	s := &Spool{
 		cfg:        cfg,
-		path:       filepath.Join(cfg.Dir, FileName),
 		log:        opts.Logger,
 		now:        opts.Now,
 		appends:    make(chan *appendReq, maxGroup),
@@ -291,21 +299,9 @@ func Open(cfg Config, opts Options) (*Spool, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	db, err := openDB(s.path)
-	if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch) {
-		aside := fmt.Sprintf("%s.unreadable-%d", s.path, s.now().Unix())
-		if rerr := os.Rename(s.path, aside); rerr == nil {
-			s.log.Error("spool: file unreadable, moved aside; starting an empty spool", "path", s.path, "moved_to", aside, "error", err)
-			db, err = openDB(s.path)
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("spool: open %s: %w", s.path, err)
-	}
-	s.db = db
-	if err := s.load(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("spool: open %s: %w", s.path, err)
+	if err := s.open(); err != nil {
+		s.closeStorage()
+		return nil, fmt.Errorf("spool: open %s: %w", cfg.Dir, err)
 	}
 	s.dlq = &deadLetter{path: filepath.Join(cfg.Dir, DeadLetterFileName)}
 	s.m = newMetrics(opts.Registerer, s)
@@ -314,52 +310,57 @@ func Open(cfg Config, opts Options) (*Spool, error) {
 	return s, nil
 }
 
-var errLocked = errors.New("spool file is in use by another process")
+var errLocked = errors.New("spool directory is in use by another process")
 
-func openDB(path string) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: time.Second,
-		// Durability comes from the syncer (or the writer under always),
-		// not from bbolt's fsync per transaction.
-		NoSync:         true,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-	})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, errLocked
+func (s *Spool) segmentSize() int64 { return s.cfg.segmentSize() }
+
+// open locks the directory, opens the log and the cursors, and sets the
+// state: the records after the slowest stored cursor are held.
+func (s *Spool) open() error {
+	var err error
+	if s.lock, err = lockDir(filepath.Join(s.cfg.Dir, LockFileName)); err != nil {
+		return err
 	}
-	if err != nil {
-		return nil, err
+	if s.cursors, s.stored, err = openCursors(filepath.Join(s.cfg.Dir, CursorFileName)); err != nil {
+		return err
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRecords, bucketCursors, bucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
+	if s.rlog, err = openLog(s.cfg.Dir, s.segmentSize(), 1, s.log); err != nil {
+		return err
+	}
+	if err := s.migrateLegacy(); err != nil {
+		return err
+	}
+	first, last := s.rlog.bounds()
+	for name, c := range s.stored {
+		// A cursor past the log (its segments removed by hand) would
+		// skip the next records.
+		s.stored[name] = min(c, last)
+	}
+	if len(s.stored) > 0 {
+		floor := last
+		for _, c := range s.stored {
+			floor = min(floor, c)
 		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, err
+		first = max(first, floor+1)
 	}
-	return db, nil
+	s.first.Store(first)
+	s.last.Store(last)
+	s.bytes.Store(s.rlog.span(first, last))
+	return nil
 }
 
-// load reads the committed state into the mirrors.
-func (s *Spool) load() error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		last := getUint(meta.Get(keyLast))
-		s.last.Store(last)
-		s.bytes.Store(int64(getUint(meta.Get(keyBytes))))
-		if k, _ := tx.Bucket(bucketRecords).Cursor().First(); k != nil {
-			s.first.Store(binary.BigEndian.Uint64(k))
-		} else {
-			s.first.Store(last + 1)
-		}
-		return nil
-	})
+func (s *Spool) closeStorage() error {
+	var errs []error
+	if s.rlog != nil {
+		errs = append(errs, s.rlog.close())
+	}
+	if s.cursors != nil {
+		errs = append(errs, s.cursors.close())
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Take appends rec and returns once the OS has it (and, under the always
@@ -508,7 +509,7 @@ func (s *Spool) commitGroup(batch []*appendReq) {
 	}
 }
 
-// commit writes a group in one transaction, making room first under
+// commit appends a group in one write, making room first under
 // drop-oldest.
 func (s *Spool) commit(batch []*appendReq) error {
 	s.wmu.Lock()
@@ -519,51 +520,37 @@ func (s *Spool) commit(batch []*appendReq) error {
 	var dropped, refused int
 	now := s.now()
 	seqs := make([]uint64, len(batch)) // 0: not written
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketRecords)
-		b.FillPercent = 1 // keys only ever grow: pack the pages full
-		for i, r := range batch {
-			seqs[i] = 0
-			size := int64(headerLen + len(r.data))
-			for bytes+size > max && first <= last && dropOldest {
-				k, v := b.Cursor().First()
-				if k == nil {
-					break
-				}
-				bytes -= int64(len(v))
-				if err := b.Delete(k); err != nil {
-					return err
-				}
-				first = binary.BigEndian.Uint64(k) + 1
-				dropped++
+	data := make([][]byte, 0, len(batch))
+	for i, r := range batch {
+		size := int64(frameHeader + len(r.data))
+		for bytes+size > max && first <= last+uint64(len(data)) && dropOldest {
+			// The oldest record held, in the log or in this group.
+			if first <= last {
+				bytes -= s.rlog.span(first, first)
+			} else {
+				bytes -= int64(frameHeader + len(data[first-last-1]))
 			}
-			if bytes+size > max && !dropOldest && !r.keep {
-				r.err = ErrFull
-				refused++
-				continue
-			}
-			last++
-			v := make([]byte, size)
-			binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
-			copy(v[headerLen:], r.data)
-			if err := b.Put(seqKey(last), v); err != nil {
-				return err
-			}
-			seqs[i] = last
-			bytes += size
+			first++
+			dropped++
 		}
-		meta := tx.Bucket(bucketMeta)
-		if err := meta.Put(keyLast, putUint(last)); err != nil {
+		if bytes+size > max && !dropOldest && !r.keep {
+			r.err = ErrFull
+			refused++
+			continue
+		}
+		seqs[i] = last + uint64(len(data)) + 1
+		data = append(data, r.data)
+		bytes += size
+	}
+	if len(data) > 0 {
+		if err := s.rlog.append(last+1, now.UnixNano(), data); err != nil {
+			for _, r := range batch {
+				r.err = nil // the group failed as a whole
+			}
 			return err
 		}
-		return meta.Put(keyBytes, putUint(uint64(bytes)))
-	})
-	if err != nil {
-		for _, r := range batch {
-			r.err = nil // the group failed as a whole
-		}
-		return err
 	}
+	last += uint64(len(data))
 	s.recent.mu.Lock()
 	for i, r := range batch {
 		if seqs[i] != 0 && r.rec != nil {
@@ -576,6 +563,7 @@ func (s *Spool) commit(batch []*appendReq) error {
 	s.bytes.Store(bytes)
 	s.dirty.Store(true)
 	if dropped > 0 {
+		s.rlog.dropBefore(first)
 		s.m.dropped.WithLabelValues("full").Add(float64(dropped))
 		if s.warnFull.allow(now) {
 			s.log.Warn("spool: full; dropped the oldest records", "dropped", dropped, "max_bytes", max)
@@ -618,9 +606,9 @@ func (s *Spool) syncLoop() {
 func (s *Spool) fsync() error {
 	start := time.Now()
 	s.dirty.Store(false)
-	if err := s.db.Sync(); err != nil {
+	if err := s.rlog.sync(); err != nil {
 		s.dirty.Store(true)
-		return fmt.Errorf("fsync %s: %w", s.path, err)
+		return err
 	}
 	s.m.fsync.Observe(time.Since(start).Seconds())
 	return nil
@@ -691,32 +679,14 @@ func (s *Spool) Shutdown(ctx context.Context) error {
 }
 
 func (s *Spool) closeFiles() error {
-	var errs []error
-	if err := s.db.Sync(); err != nil {
-		errs = append(errs, fmt.Errorf("spool: fsync %s: %w", s.path, err))
-	}
-	if err := s.db.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("spool: close %s: %w", s.path, err))
+	errs := []error{s.rlog.sync(), s.cursors.sync()}
+	if err := s.closeStorage(); err != nil {
+		errs = append(errs, fmt.Errorf("spool: close: %w", err))
 	}
 	if err := s.dlq.close(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-func seqKey(seq uint64) []byte { return putUint(seq) }
-
-func putUint(v uint64) []byte {
-	b := make([]byte, 8)
-	binary.BigEndian.PutUint64(b, v)
-	return b
-}
-
-func getUint(b []byte) uint64 {
-	if len(b) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(b)
 }
 
 // rateLimit lets one log line through per second.
