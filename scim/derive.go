@@ -174,7 +174,7 @@ func (v *derivation) decodeBodies() {
 			// Secrets leave here: nothing derived below sees them. A body
 			// without one is used as decoded (Value would copy it whole).
 			v.req = req
-			if v.Redactor.Has(req) {
+			if !v.Redactor.cannotHold(ex.RequestBody) && v.Redactor.Has(req) {
 				v.req = v.Redactor.Value(req)
 			}
 			// json.Marshal's bytes, without its reflection.

@@ -1,8 +1,10 @@
 package scim
 
 import (
+	"bytes"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // Redacted replaces every secret value in a record.
@@ -94,6 +96,65 @@ func (r Redactor) Value(v any) any {
 		return out
 	}
 	return v
+}
+
+// cannotHold reports whether the JSON text raw is sure to hold no secret,
+// without decoding it: a secret's key or path names it, and in ASCII text
+// without \u escapes every decoded key and string is the bytes as written,
+// so a name that appears nowhere in them, in any ASCII case, appears in
+// no key either. Anything else (non-ASCII text, where Unicode case folding
+// matches more than ASCII's, escapes, a name outside ASCII) is left to Has.
+func (r Redactor) cannotHold(raw []byte) bool {
+	if bytes.Contains(raw, []byte(`\u`)) || !isASCII(raw) {
+		return false
+	}
+	names := r.names
+	if len(names) == 0 {
+		names = []string{"password"}
+	}
+	for _, n := range names {
+		if !isASCII([]byte(n)) || containsFoldASCII(raw, n) {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFoldASCII reports whether s holds name in any ASCII case.
+func containsFoldASCII(s []byte, name string) bool {
+	if len(name) == 0 {
+		return true
+	}
+	first := lowerASCII(name[0])
+	for i := 0; i+len(name) <= len(s); i++ {
+		if lowerASCII(s[i]) != first {
+			continue
+		}
+		j := 1
+		for j < len(name) && lowerASCII(s[i+j]) == lowerASCII(name[j]) {
+			j++
+		}
+		if j == len(name) {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // Has reports whether v holds a value Value would replace. It walks the
