@@ -17,6 +17,10 @@
 //     noise to every target; a request whose timer fired late counts from
 //     when it fired.
 //
+// And one that is not a load but a job: Each sends every request of a list
+// exactly once, over a fixed number of connections, as an IdP does an
+// initial sync; its Duration is the time the whole list took.
+//
 // Requests are pre-encoded bytes (Encode) written to a raw connection and
 // answers are read with http.ReadResponse: no http.Client, no per-request
 // goroutine, so the generator costs a few microseconds per request and
@@ -24,8 +28,8 @@
 // into a Histogram: log-linear buckets, fixed memory, within 0.4% of the
 // exact value.
 //
-// Every run is bounded: it stops sending at the end of its duration, each
-// request has a timeout, and cancelling the context closes the
-// connections. Nothing here retries: a failed request is counted, its
-// connection closed and dialled again for the next one.
+// Every run is bounded: it stops sending at the end of its duration (Each,
+// at the end of its list), each request has a timeout, and cancelling the
+// context closes the connections. Nothing here retries: a failed request is
+// counted, its connection closed and dialled again for the next one.
 package loadgen

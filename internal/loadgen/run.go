@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,7 +14,8 @@ type Target struct {
 	// Addr is the host:port to dial (TCP, no TLS).
 	Addr string
 	// Requests are encoded requests (Encode), sent in turn: connection i
-	// starts at the i-th and goes round. At least one is required.
+	// starts at the i-th and goes round; Each sends each one once. At
+	// least one is required.
 	Requests [][]byte
 	// Timeout bounds each request, from its write to the end of its
 	// answer, and each dial. Default 10s.
@@ -161,6 +163,41 @@ func Open(ctx context.Context, t Target, rate float64, conns int, d time.Duratio
 	close(due)
 	wait()
 	return total(parts, d), ctx.Err()
+}
+
+// Each sends every request of t exactly once, over up to conns keep-alive
+// connections: each connection takes the next request not yet sent, so a
+// slow answer holds up only its own connection. A latency counts from the
+// request's write to the end of its answer; Duration is the wall time from
+// the first send to the last answer. Nothing is sent twice: a request that
+// gets no answer counts as a transport error, and the connection is
+// dialled again for the next. When ctx ends, the requests not yet sent
+// count as Unsent and it returns what it measured with ctx's error.
+func Each(ctx context.Context, t Target, conns int) (*Result, error) {
+	if len(t.Requests) == 0 {
+		return nil, errNoRequests
+	}
+	if conns < 1 {
+		return nil, errors.New("loadgen: Each needs at least one connection")
+	}
+	set, stop := newConnSet(ctx)
+	defer stop()
+	var next atomic.Int64
+	n := int64(len(t.Requests))
+	start := time.Now()
+	parts, wait := workers(t, set, int(min(int64(conns), n)), func(_ int, c *client, res *Result) {
+		for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
+			if ctx.Err() != nil {
+				res.Unsent++
+				continue
+			}
+			t0 := time.Now()
+			status, err := c.do(t.Requests[i])
+			res.count(status, err, time.Since(t0))
+		}
+	})
+	wait()
+	return total(parts, time.Since(start)), ctx.Err()
 }
 
 // workers starts conns goroutines, each with its own connection and

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -145,6 +147,55 @@ func TestOpen_LatencyCountsFromTheScheduledTime(t *testing.T) {
 	}
 }
 
+// Each, like an initial sync, sends every request of its list once: the
+// server sees each exactly once, over no more connections than asked for.
+func TestEach_SendsEveryRequestExactlyOnce(t *testing.T) {
+	const n, conns = 2000, 8
+	var (
+		mu     sync.Mutex
+		got    = map[string]int{}
+		opened atomic.Int64
+	)
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got[r.URL.Path]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+	}, func(s *http.Server) {
+		s.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				opened.Add(1)
+			}
+		}
+	})
+	addr := srv.Listener.Addr().String()
+	tg := Target{Addr: addr, Timeout: 5 * time.Second}
+	for i := range n {
+		tg.Requests = append(tg.Requests, Encode(addr, Request{Method: http.MethodPost, Target: "/scim/v2/Users/" + strconv.Itoa(i),
+			Header: http.Header{"Authorization": {"Bearer t"}}, Body: []byte(`{"active":true}`)}))
+	}
+	res, err := Each(t.Context(), tg, conns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK != n || res.Errors() != 0 || res.Latency.Count() != n || res.Duration <= 0 {
+		t.Fatalf("ok %d errors %d latencies %d duration %v, want %d answered", res.OK, res.Errors(), res.Latency.Count(), res.Duration, n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range n {
+		if c := got["/scim/v2/Users/"+strconv.Itoa(i)]; c != 1 {
+			t.Errorf("request %d arrived %d times, want once", i, c)
+		}
+	}
+	if len(got) != n {
+		t.Errorf("%d distinct requests arrived, want %d", len(got), n)
+	}
+	if c := opened.Load(); c > conns {
+		t.Errorf("%d connections, want at most %d kept alive", c, conns)
+	}
+}
+
 // A server that takes requests and never answers: the run still ends,
 // shortly after its duration, with the requests counted as timeouts or
 // not sent.
@@ -200,6 +251,11 @@ func TestRuns_StopWhenCancelled(t *testing.T) {
 	}
 	if _, err := Closed(ctx, target(srv), 4, time.Hour); err != context.Canceled {
 		t.Fatalf("Closed: %v, want context.Canceled", err)
+	}
+	many := target(srv)
+	many.Requests = slices.Repeat(many.Requests, 50)
+	if res, err := Each(ctx, many, 4); err != context.Canceled || res.Unsent != 50 {
+		t.Fatalf("Each: %v, %d unsent; want context.Canceled and the 50 requests unsent", err, res.Unsent)
 	}
 	if time.Since(began) > time.Minute {
 		t.Fatal("a cancelled run went on") // a hang guard: the runs take ~100 ms
