@@ -45,6 +45,15 @@ percentiles, latency added over direct, CPU per request and allocations per
 request of the proxy process, its peak RSS, and the ratios to httputil.
 All traffic stays on 127.0.0.1; every process started is stopped at the end.
 
+Two stress runs of scimtrail alone, each with a verdict (exit 1 when it
+fails), have commands of their own; run them with -h for their flags:
+  scimtrail bench soak    a long open loop with the Kafka broker stopped for
+                          a while: memory, the spool's backlog, its drain,
+                          and every record read back from Kafka
+  scimtrail bench burst   an initial sync, N distinct POST /Users sent once:
+                          the time to answer and to deliver them all, and
+                          every record counted in the file, Kafka and OTLP
+
 Targets: direct, httputil, nginx, scimtrail-off (records to stdout, which is
 /dev/null: capture, derivation, identity cache and spool with the cheapest
 sink), scimtrail-file, scimtrail-kafka, scimtrail-otlp, scimtrail-all (file,
@@ -178,8 +187,15 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, int) {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == serveHTTPUtilFlag {
-		return serveHTTPUtil(ctx, args[1:], stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case serveHTTPUtilFlag:
+			return serveHTTPUtil(ctx, args[1:], stderr)
+		case "soak":
+			return runSoak(ctx, args[1:], stdout, stderr)
+		case "burst":
+			return runBurst(ctx, args[1:], stdout, stderr)
+		}
 	}
 	opts, code := parseBenchFlags(args, stderr)
 	if code >= 0 {
@@ -205,8 +221,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-// bench is one run of "scimtrail bench": the fixtures in this process and
-// the proxies it starts, all released by close.
+// bench is one run of "scimtrail bench" (or of soak or burst): the
+// fixtures in this process and the proxies it starts, all released by
+// close.
 type bench struct {
 	opts     benchOptions
 	log      io.Writer
@@ -227,24 +244,34 @@ func (b *bench) close() {
 	b.closers = nil
 }
 
-func (b *bench) run(ctx context.Context) (*benchReport, error) {
-	began := time.Now()
+// setup readies what every run needs before its fixtures: the CPU
+// layout, a temporary directory and the client that reads /metrics.
+func (b *bench) setup(pin bool) error {
 	var err error
 	if b.exe, err = os.Executable(); err != nil {
-		return nil, err
+		return err
 	}
 	// Pinned before anything else starts; put back last.
-	if b.layout, err = pinBench(b.opts.pin); err != nil {
-		return nil, err
+	if b.layout, err = pinBench(pin); err != nil {
+		return err
 	}
 	b.closers = append(b.closers, b.layout.restore)
 	if b.tmp, err = os.MkdirTemp("", "scimtrail-bench-"); err != nil {
-		return nil, err
+		return err
 	}
 	b.closers = append(b.closers, func() { os.RemoveAll(b.tmp) })
 	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}
 	b.metrics = &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	b.closers = append(b.closers, tr.CloseIdleConnections)
+	return nil
+}
+
+func (b *bench) run(ctx context.Context) (*benchReport, error) {
+	began := time.Now()
+	if err := b.setup(b.opts.pin); err != nil {
+		return nil, err
+	}
+	var err error
 	if b.upstream, err = startBenchServer(newFixedUpstream()); err != nil {
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
@@ -343,12 +370,10 @@ func (b *bench) startTarget(ctx context.Context, name string) (tg *benchTarget, 
 		tg.addr = addr
 		return tg, nil
 	default: // scimtrail-*
-		dir, err := os.MkdirTemp(b.tmp, name+"-")
+		argv, dir, err := b.scimtrailCommand(name, upstreamURL)
 		if err != nil {
 			return nil, err
 		}
-		argv := []string{b.exe, "proxy", "--upstream", upstreamURL, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-			"--state-dir", dir, "--log-format", "json", "--shutdown-timeout", "2s", "--idp", benchIdP()}
 		sinks := strings.TrimPrefix(name, "scimtrail-")
 		if sinks == "off" {
 			argv = append(argv, "--log-file", "-")
@@ -368,14 +393,14 @@ func (b *bench) startTarget(ctx context.Context, name string) (tg *benchTarget, 
 		}
 		if sinks == "otlp" || sinks == "all" {
 			if b.otlp == nil {
-				if b.otlp, err = startOTLPReceiver(); err != nil {
+				if b.otlp, err = startOTLPReceiver(""); err != nil {
 					return nil, fmt.Errorf("otlp receiver: %w", err)
 				}
 				b.closers = append(b.closers, b.otlp.close)
 			}
 			argv = append(argv, "--otlp-endpoint", "http://"+b.otlp.addr, "--otlp-protocol", "grpc")
 		}
-		if tg.child, err = startChild(ctx, name, b.layout.proxyCommand(argv), env, nil); err != nil {
+		if tg.child, err = b.startScimtrail(ctx, name, argv); err != nil {
 			return nil, err
 		}
 		tg.spool = true
@@ -388,6 +413,23 @@ func (b *bench) startTarget(ctx context.Context, name string) (tg *benchTarget, 
 		}
 	}
 	return tg, nil
+}
+
+// scimtrailCommand is the command line of scimtrail in front of upstream,
+// without a sink, its state in a new directory under the bench's, which it
+// returns too; the caller adds the sinks.
+func (b *bench) scimtrailCommand(name, upstream string) (argv []string, dir string, err error) {
+	if dir, err = os.MkdirTemp(b.tmp, name+"-"); err != nil {
+		return nil, "", err
+	}
+	return []string{b.exe, "proxy", "--upstream", upstream, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+		"--state-dir", dir, "--log-format", "json", "--shutdown-timeout", "2s", "--idp", benchIdP()}, dir, nil
+}
+
+// startScimtrail runs argv, from scimtrailCommand, pinned as every proxy
+// the bench measures.
+func (b *bench) startScimtrail(ctx context.Context, name string, argv []string) (*benchChild, error) {
+	return startChild(ctx, name, b.layout.proxyCommand(argv), childEnv(), nil)
 }
 
 const mallocsMetric = "go_memstats_mallocs_total"
@@ -505,15 +547,26 @@ func (b *bench) drain(ctx context.Context, tg *benchTarget) (scrapes int, draine
 	if !tg.spool {
 		return 0, true, nil
 	}
-	deadline := time.Now().Add(drainTimeout)
+	return waitSpoolEmpty(ctx, b.metrics, tg.metrics, drainTimeout)
+}
+
+// spoolRecordsMetric is the records scimtrail's spool holds that some sink
+// has not yet acknowledged: 0 once every sink has every record.
+const spoolRecordsMetric = "scimtrail_spool_records"
+
+// waitSpoolEmpty scrapes metrics every 20 ms until the spool is empty or
+// timeout has passed. It returns the scrapes it made and whether the spool
+// emptied.
+func waitSpoolEmpty(ctx context.Context, client *http.Client, metrics string, timeout time.Duration) (scrapes int, drained bool, err error) {
+	deadline := time.Now().Add(timeout)
 	for {
-		m, err := scrapeMetrics(ctx, b.metrics, tg.metrics, "scimtrail_spool_records")
+		m, err := scrapeMetrics(ctx, client, metrics, spoolRecordsMetric)
 		scrapes++
 		if err != nil {
 			return scrapes, false, err
 		}
-		if v, ok := m["scimtrail_spool_records"]; !ok {
-			return scrapes, false, errors.New("no scimtrail_spool_records in /metrics")
+		if v, ok := m[spoolRecordsMetric]; !ok {
+			return scrapes, false, errors.New("no " + spoolRecordsMetric + " in /metrics")
 		} else if v == 0 {
 			return scrapes, true, nil
 		}

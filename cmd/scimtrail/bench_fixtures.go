@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -144,6 +146,22 @@ func startBenchServer(h http.Handler) (*benchServer, error) {
 
 func (s *benchServer) close() { s.srv.Close() }
 
+// countingHandler counts the requests of one method that reach h: the
+// requests the upstream received, which the stress runs hold the records
+// up against.
+type countingHandler struct {
+	h      http.Handler
+	method string
+	n      atomic.Int64
+}
+
+func (c *countingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == c.method {
+		c.n.Add(1)
+	}
+	c.h.ServeHTTP(w, r)
+}
+
 // startKafka is a kfake broker on 127.0.0.1 with scimtrail's topic. It
 // keeps every record in memory, so the bench starts one per target.
 func startKafka() (*kfake.Cluster, string, error) {
@@ -155,29 +173,69 @@ func startKafka() (*kfake.Cluster, string, error) {
 }
 
 // otlpReceiver is an OTLP/gRPC logs receiver on 127.0.0.1 that decodes
-// each request, as a Collector would, and drops it.
+// each request, as a Collector would, counts its log records and drops
+// them.
 type otlpReceiver struct {
 	srv  *grpc.Server
 	addr string
+	logs *countLogs
 }
 
-type discardLogs struct {
+// countLogs counts the log records it gets and, when attr is set, keeps
+// the distinct values of that attribute. That set grows with the values, so
+// only the burst, whose users are a bounded list, sets attr; the bench runs
+// for as long as it is told.
+type countLogs struct {
 	plogotlp.UnimplementedGRPCServer
+	records atomic.Int64
+	attr    string
+	mu      sync.Mutex
+	values  map[string]struct{}
 }
 
-func (discardLogs) Export(context.Context, plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
+func (c *countLogs) Export(_ context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
+	logs := req.Logs()
+	c.records.Add(int64(logs.LogRecordCount()))
+	if c.attr == "" {
+		return plogotlp.NewExportResponse(), nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, rl := range logs.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				if v, ok := lr.Attributes().Get(c.attr); ok {
+					c.values[v.Str()] = struct{}{}
+				}
+			}
+		}
+	}
 	return plogotlp.NewExportResponse(), nil
 }
 
-func startOTLPReceiver() (*otlpReceiver, error) {
+// startOTLPReceiver starts a receiver that keeps the distinct values of
+// attribute attr, or none when attr is "".
+func startOTLPReceiver(attr string) (*otlpReceiver, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
+	logs := &countLogs{attr: attr, values: map[string]struct{}{}}
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
-	plogotlp.RegisterGRPCServer(srv, &discardLogs{})
+	plogotlp.RegisterGRPCServer(srv, logs)
 	go srv.Serve(ln)
-	return &otlpReceiver{srv: srv, addr: ln.Addr().String()}, nil
+	return &otlpReceiver{srv: srv, addr: ln.Addr().String(), logs: logs}, nil
 }
 
 func (o *otlpReceiver) close() { o.srv.Stop() }
+
+// records is the number of log records received, duplicates included.
+func (o *otlpReceiver) records() int64 { return o.logs.records.Load() }
+
+// has says whether a log record with attribute value v was received.
+func (o *otlpReceiver) has(v string) bool {
+	o.logs.mu.Lock()
+	defer o.logs.mu.Unlock()
+	_, ok := o.logs.values[v]
+	return ok
+}

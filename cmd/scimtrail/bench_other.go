@@ -9,11 +9,15 @@ import (
 )
 
 // runBench needs Linux: it reads the proxies' CPU and memory from /proc and
-// pins them with taskset.
+// pins them with taskset; so do its soak and burst.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == serveHTTPUtilFlag {
 		return serveHTTPUtil(ctx, args[1:], stderr)
 	}
-	fmt.Fprintln(stderr, "scimtrail bench: needs Linux (it reads the proxies' CPU and memory from /proc)")
+	name := "scimtrail bench"
+	if len(args) > 0 && (args[0] == "soak" || args[0] == "burst") {
+		name += " " + args[0]
+	}
+	fmt.Fprintf(stderr, "%s: needs Linux (it reads the proxies' CPU and memory from /proc)\n", name)
 	return 1
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -228,17 +229,35 @@ func ticksToDuration(t int64) time.Duration { return time.Duration(t) * time.Sec
 
 // peakRSS is VmHWM, the process's peak resident set, in bytes.
 func peakRSS(pid int) (int64, error) {
+	m, err := procStatus(pid, "VmHWM")
+	return m["VmHWM"], err
+}
+
+// procStatus reads the named memory fields of /proc/PID/status ("VmHWM",
+// "RssAnon", "RssFile"…), in bytes; a name it does not find is an error.
+func procStatus(pid int, names ...string) (map[string]int64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	out := make(map[string]int64, len(names))
 	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
+		name, v, ok := strings.Cut(line, ":")
+		if !ok || !slices.Contains(names, name) {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("/proc status %s: %w", name, err)
+		}
+		out[name] = kb << 10
+	}
+	for _, n := range names {
+		if _, ok := out[n]; !ok {
+			return nil, fmt.Errorf("no %s in /proc status", n)
 		}
 	}
-	return 0, errors.New("no VmHWM in /proc status")
+	return out, nil
 }
 
 // resetPeakRSS sets VmHWM back to the current resident set, so the next
@@ -247,8 +266,9 @@ func resetPeakRSS(pid int) error {
 	return os.WriteFile("/proc/"+strconv.Itoa(pid)+"/clear_refs", []byte("5"), 0)
 }
 
-// scrapeMetrics reads the named unlabelled samples from a Prometheus text
-// endpoint; a name it does not find is absent from the map.
+// scrapeMetrics reads the named samples from a Prometheus text endpoint,
+// each summed over its labels (a counter by reason, say); a name it does
+// not find is absent from the map.
 func scrapeMetrics(ctx context.Context, client *http.Client, url string, names ...string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -270,12 +290,19 @@ func scrapeMetrics(ctx context.Context, client *http.Client, url string, names .
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || !want[name] {
+		line := sc.Text()
+		end := strings.IndexAny(line, "{ ")
+		if end < 0 || !want[line[:end]] {
 			continue
 		}
+		name := line[:end]
+		// Label values may hold spaces: the value follows the last '}'.
+		value := line[end:]
+		if i := strings.LastIndexByte(value, '}'); i >= 0 {
+			value = value[i+1:]
+		}
 		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
-			out[name] = v
+			out[name] += v
 		}
 	}
 	if err := sc.Err(); err != nil {

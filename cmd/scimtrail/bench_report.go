@@ -65,7 +65,9 @@ type benchReport struct {
 	Rows     []benchRow `json:"rows"`
 }
 
-func (b *bench) report(began time.Time, rows []benchRow) *benchReport {
+// machine is the report's machine line: CPUs, Go, scimtrail's version and
+// the Go runtime settings passed to the proxies.
+func machine() string {
 	cpuModel := "unknown CPU"
 	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.Lines(string(data)) {
@@ -81,14 +83,18 @@ func (b *bench) report(began time.Time, rows []benchRow) *benchReport {
 			env += fmt.Sprintf(", %s=%s", k, v)
 		}
 	}
+	return fmt.Sprintf("%d CPUs (%s), %s/%s, %s, scimtrail %s%s",
+		runtime.NumCPU(), cpuModel, runtime.GOOS, runtime.GOARCH, runtime.Version(), buildVersion(), env)
+}
+
+func (b *bench) report(began time.Time, rows []benchRow) *benchReport {
 	patch, user := benchPatch(0), benchUser(0)
 	openConns := fmt.Sprintf("%d", b.opts.openConns)
 	rep := &benchReport{
 		Command: "scimtrail bench" + shellArgs(b.opts.args),
 		Started: began.UTC().Truncate(time.Second),
-		Machine: fmt.Sprintf("%d CPUs (%s), %s/%s, %s, scimtrail %s%s",
-			runtime.NumCPU(), cpuModel, runtime.GOOS, runtime.GOARCH, runtime.Version(), buildVersion(), env),
-		Layout: b.layout.describe(),
+		Machine: machine(),
+		Layout:  b.layout.describe(),
 		Upstream: fmt.Sprintf("a fixed-answer SCIM handler in the bench process (not internal/scimtest's backend, whose decoding and single lock "+
 			"would make the upstream the limit): PATCH /scim/v2/Users/{id} of %d users → 200 with the %d-byte user", benchUsers, len(user)),
 		Load: fmt.Sprintf("an Okta-shaped PATCH of %d bytes with a bearer token, users in turn, on keep-alive HTTP/1.1 connections; "+
@@ -144,8 +150,11 @@ func (r *benchReport) writeMarkdown(w io.Writer) {
 	}
 }
 
-func (r *benchReport) writeJSON(path string) error {
-	data, err := json.MarshalIndent(r, "", "  ")
+func (r *benchReport) writeJSON(path string) error { return writeJSONFile(path, r) }
+
+// writeJSONFile writes a report, indented, for --json.
+func writeJSONFile(path string, report any) error {
+	data, err := json.MarshalIndent(report, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,8 @@ Usage:
   scimtrail demo [flags]                   run a scripted Okta/Entra cycle against an in-process SCIM service
   scimtrail bench [flags]                  measure scimtrail's cost per request against direct calls and
                                            a plain Go reverse proxy, on this machine (Linux)
+  scimtrail bench soak|burst [flags]       stress scimtrail: a Kafka outage under load, an initial sync;
+                                           each checks that every record was delivered (Linux)
   scimtrail version                        print the version
 
 Run "scimtrail proxy --help" or "scimtrail forward --help" for their flags.
