@@ -287,6 +287,12 @@ func (l *recordLog) sync() error {
 			continue
 		}
 		if err := syncData(g.f); err != nil {
+			if !l.holds(g) {
+				// Deleted (and closed) since the list was copied: its
+				// records are gone from the log, nothing of it needs to
+				// last.
+				continue
+			}
 			return fmt.Errorf("fsync %s: %w", g.path, err)
 		}
 		g.dirty = false
@@ -298,6 +304,13 @@ func (l *recordLog) sync() error {
 		l.dirDirty = false
 	}
 	return nil
+}
+
+// holds reports whether g is still one of the log's segments.
+func (l *recordLog) holds(g *segment) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return slices.Contains(l.segs, g)
 }
 
 func syncDir(dir string) error {

@@ -1,10 +1,13 @@
 package spool_test
 
 import (
+	"context"
 	"encoding/binary"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -230,5 +233,76 @@ func TestSpool_EarlierSpoolFileIsMovedIntoTheLog(t *testing.T) {
 	h2 := open(t, dir, spool.Config{}, spool.SinkConfig{Name: "file", Sink: again}, spool.SinkConfig{Name: "kafka", Sink: newMemSink()})
 	if h2.sp.Len() != 0 {
 		t.Fatalf("second start holds %d records", h2.sp.Len())
+	}
+}
+
+// logCapture keeps the messages of the records logged at error level.
+type logCapture struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (c *logCapture) Enabled(context.Context, slog.Level) bool { return true }
+func (c *logCapture) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		msg := r.Message
+		r.Attrs(func(a slog.Attr) bool {
+			msg += " " + a.String()
+			return true
+		})
+		c.mu.Lock()
+		c.errs = append(c.errs, msg)
+		c.mu.Unlock()
+	}
+	return nil
+}
+func (c *logCapture) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c *logCapture) WithGroup(string) slog.Handler      { return c }
+
+func (c *logCapture) errors() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.errs...)
+}
+
+// A sink that keeps up passes a segment, and it is deleted, within one
+// sync interval, possibly while the syncer is fsyncing the segments it
+// listed. A segment deleted meanwhile is no fsync failure (its records are
+// gone), and its descriptor is not used as Close releases it (under -race
+// this test saw the fsync read the descriptor Close was clearing).
+func TestSpool_DeletingASegmentDuringAnFsyncIsNoFsyncError(t *testing.T) {
+	dir := t.TempDir()
+	logs := &logCapture{}
+	cfg := spool.Config{
+		Dir:          dir,
+		MaxBytes:     64 << 10 * 8, // 64 KiB segments
+		FullPolicy:   spool.Block,  // nothing dropped
+		SyncInterval: time.Millisecond,
+	}
+	sp, err := spool.Open(cfg, spool.Options{Logger: slog.New(logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := newMemSink()
+	if err := sp.AddSink(spool.SinkConfig{Name: "kafka", Sink: sink, BatchSize: 50}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, dir: dir, sp: sp}
+	t.Cleanup(func() { h.shutdown(time.Second) })
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.take(g*5000, g*5000+5000, http.MethodPost)
+		}()
+	}
+	wg.Wait()
+	waitFor(t, "every record", func() bool { return len(sink.ids()) >= 40000 })
+	if errs := logs.errors(); len(errs) > 0 {
+		t.Fatalf("%d errors logged, the first: %s", len(errs), errs[0])
 	}
 }
