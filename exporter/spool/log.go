@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // The spool's records live in an append-only log of segment files, as a
@@ -52,7 +53,9 @@ type segment struct {
 	f     *os.File
 	offs  []uint32 // offset of each record's frame
 	size  int64    // end of the last whole frame
-	dirty bool     // written since its last fsync (writer and syncer, under syncMu)
+	// dirty is set by the writer after each write and cleared by the
+	// syncer before its fsync, so neither waits for the other.
+	dirty atomic.Bool
 }
 
 // lastSeq is the sequence number of its last record, first-1 when empty.
@@ -76,10 +79,10 @@ type recordLog struct {
 	mu   sync.RWMutex
 	segs []*segment // oldest first; the last is written to
 
-	// syncMu orders fsyncs with the writer's marking of dirty segments
-	// and the directory.
+	// syncMu serialises syncs; the writer never takes it, so a commit
+	// does not wait for the syncer's fsync (the request path would).
 	syncMu   sync.Mutex
-	dirDirty bool
+	dirDirty atomic.Bool // a segment was created since the last sync
 
 	buf []byte // the writer's frame buffer, reused
 }
@@ -201,13 +204,14 @@ func (l *recordLog) roll(first uint64) error {
 	if err != nil {
 		return fmt.Errorf("new segment: %w", err)
 	}
-	g := &segment{first: first, path: path, f: f, dirty: true}
+	g := &segment{first: first, path: path, f: f}
+	g.dirty.Store(true)
+	// Marked before the segment is listed: a sync that fsyncs its data
+	// also fsyncs the directory entry created above.
+	l.dirDirty.Store(true)
 	l.mu.Lock()
 	l.segs = append(l.segs, g)
 	l.mu.Unlock()
-	l.syncMu.Lock()
-	l.dirDirty = true
-	l.syncMu.Unlock()
 	return nil
 }
 
@@ -264,9 +268,9 @@ func (l *recordLog) append(first uint64, at int64, data [][]byte) error {
 		}
 		return fmt.Errorf("write %s: %w", g.path, err)
 	}
-	l.syncMu.Lock()
-	g.dirty = true
-	l.syncMu.Unlock()
+	// After the write: a sync that cleared the mark before the write
+	// ended fsyncs the segment again next time.
+	g.dirty.Store(true)
 	l.mu.Lock()
 	g.offs = append(g.offs, offs...)
 	g.size += int64(len(buf))
@@ -283,7 +287,9 @@ func (l *recordLog) sync() error {
 	segs := slices.Clone(l.segs)
 	l.mu.RUnlock()
 	for _, g := range segs {
-		if !g.dirty {
+		// Cleared before the fsync: a write that ends after it marks the
+		// segment again.
+		if !g.dirty.Swap(false) {
 			continue
 		}
 		if err := syncData(g.f); err != nil {
@@ -293,15 +299,15 @@ func (l *recordLog) sync() error {
 				// last.
 				continue
 			}
+			g.dirty.Store(true)
 			return fmt.Errorf("fsync %s: %w", g.path, err)
 		}
-		g.dirty = false
 	}
-	if l.dirDirty {
+	if l.dirDirty.Swap(false) {
 		if err := syncDir(l.dir); err != nil {
+			l.dirDirty.Store(true)
 			return err
 		}
-		l.dirDirty = false
 	}
 	return nil
 }
