@@ -210,8 +210,21 @@ func (l *recordLog) roll(first uint64) error {
 	// also fsyncs the directory entry created above.
 	l.dirDirty.Store(true)
 	l.mu.Lock()
-	l.segs = append(l.segs, g)
+	var replaced *segment
+	if n := len(l.segs); n > 0 && l.segs[n-1].first == first {
+		// The newest segment is empty (a write to it failed and could not
+		// be cut back) and has this name: the file just truncated is its
+		// file. Listed twice, the first copy would be deleted as soon as
+		// the sinks were past it, unlinking the file the records go to.
+		replaced = l.segs[n-1]
+		l.segs[n-1] = g
+	} else {
+		l.segs = append(l.segs, g)
+	}
 	l.mu.Unlock()
+	if replaced != nil {
+		replaced.f.Close()
+	}
 	return nil
 }
 
