@@ -144,6 +144,13 @@ func (s *Spool) migrateLegacy() error {
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("remove %s after moving it: %w", path, err)
 	}
+	// The removal must last before the log takes records: a spool.db back
+	// after a power loss would be moved again, deleting the segments with
+	// every record taken since (fsynced ones too, under the always mode).
+	// Nothing else fsyncs the directory until a segment is created.
+	if err := syncDir(s.cfg.Dir); err != nil {
+		return fmt.Errorf("after removing %s: %w", path, err)
+	}
 	s.log.Info("spool: moved the earlier spool file into the log", "records", moved, "sinks", len(cursors))
 	return nil
 }
