@@ -73,9 +73,14 @@ type benchOptions struct {
 	openConns int
 	pin       bool
 	jsonPath  string
-	nginx     string // nginx's path, "" when not on PATH
-	skipped   []string
-	args      []string
+	// profileDir receives a CPU profile of each scimtrail target per
+	// step, and its allocations; "" for none.
+	profileDir string
+	// proxyFlags are added to every scimtrail target's command line.
+	proxyFlags []string
+	nginx      string // nginx's path, "" when not on PATH
+	skipped    []string
+	args       []string
 }
 
 // benchStep is one load shape: a closed loop of conns connections, or an
@@ -117,6 +122,14 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, int) {
 	fs.IntVar(&o.openConns, "open-conns", 32, "connections an open-loop step may use")
 	fs.BoolVar(&o.pin, "pin", true, "pin the proxy to one CPU and the bench to the others, when taskset exists and there are 2 CPUs or more")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to `file`")
+	fs.StringVar(&o.profileDir, "profile", "", "write a CPU profile of each scimtrail target over each measured step, and its allocations since start, to `dir` (go tool pprof reads them)")
+	fs.Func("proxy-flag", "add `flag` to every scimtrail target's command line, e.g. --proxy-flag=--otlp-compression=none (repeatable)", func(v string) error {
+		if !strings.HasPrefix(v, "-") {
+			return fmt.Errorf("%q is not a flag", v)
+		}
+		o.proxyFlags = append(o.proxyFlags, v)
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), benchUsage)
 		fs.PrintDefaults()
@@ -316,6 +329,8 @@ type benchTarget struct {
 	child   *benchChild // nil for direct
 	metrics string      // the /metrics URL, "" for none
 	spool   bool        // scimtrail: wait for its spool to empty
+	// profile: the target serves /debug/pprof on its admin listener.
+	profile bool
 	// scrapeAllocs is what one scrape of metrics allocates in the target;
 	// the bench's scrapes are not the target's work.
 	scrapeAllocs float64
@@ -399,6 +414,11 @@ func (b *bench) startTarget(ctx context.Context, name string) (tg *benchTarget, 
 				b.closers = append(b.closers, b.otlp.close)
 			}
 			argv = append(argv, "--otlp-endpoint", "http://"+b.otlp.addr, "--otlp-protocol", "grpc")
+		}
+		argv = append(argv, b.opts.proxyFlags...)
+		if b.opts.profileDir != "" {
+			argv = append(argv, "--pprof")
+			tg.profile = true
 		}
 		if tg.child, err = b.startScimtrail(ctx, name, argv); err != nil {
 			return nil, err
@@ -517,8 +537,9 @@ const drainTimeout = 30 * time.Second
 
 // procSample is a target's counters at one moment.
 type procSample struct {
-	ticks   int64
-	mallocs float64
+	ticks    int64
+	syscalls int64
+	mallocs  float64
 }
 
 func (b *bench) sample(ctx context.Context, tg *benchTarget) (procSample, error) {
@@ -528,6 +549,9 @@ func (b *bench) sample(ctx context.Context, tg *benchTarget) (procSample, error)
 	}
 	var err error
 	if s.ticks, err = procTicks(tg.child.pid()); err != nil {
+		return s, err
+	}
+	if s.syscalls, err = procSyscalls(tg.child.pid()); err != nil {
 		return s, err
 	}
 	if tg.metrics != "" {
@@ -613,12 +637,16 @@ func (b *bench) measure(ctx context.Context, tg *benchTarget, st benchStep) (ben
 	if err != nil {
 		return row, err
 	}
+	profiled := b.profile(ctx, tg, st)
 	began := time.Now()
 	res, err := load(b.opts.duration)
 	if err != nil {
 		return row, err
 	}
 	wall := time.Since(began)
+	if err := profiled(); err != nil {
+		return row, err
+	}
 	selfAfter, err := procTicks(os.Getpid())
 	if err != nil {
 		return row, err
@@ -648,6 +676,8 @@ func (b *bench) measure(ctx context.Context, tg *benchTarget, st benchStep) (ben
 	if tg.child != nil && row.Requests > 0 {
 		cpu := float64(ticksToDuration(after.ticks-before.ticks).Microseconds()) / float64(row.Requests)
 		row.CPUMicrosPerReq = &cpu
+		sys := float64(after.syscalls-before.syscalls) / float64(row.Requests)
+		row.SyscallsPerReq = &sys
 		if peak, err := peakRSS(tg.child.pid()); err == nil {
 			mib := float64(peak) / (1 << 20)
 			row.PeakRSSMiB = &mib
@@ -660,6 +690,57 @@ func (b *bench) measure(ctx context.Context, tg *benchTarget, st benchStep) (ben
 		}
 	}
 	return row, nil
+}
+
+// profile starts a CPU profile of the target over the step when --profile
+// asks for one, and returns the wait for it, which also saves the
+// allocations profile (since the process started).
+func (b *bench) profile(ctx context.Context, tg *benchTarget, st benchStep) (wait func() error) {
+	if !tg.profile || tg.child == nil || tg.child.admin == "" {
+		return func() error { return nil }
+	}
+	secs := max(int(math.Ceil(b.opts.duration.Seconds())), 1)
+	base := "http://" + tg.child.admin + "/debug/pprof/"
+	name := filepath.Join(b.opts.profileDir, tg.name+"-"+st.name)
+	done := make(chan error, 1)
+	go func() { done <- b.fetchProfile(ctx, base+"profile?seconds="+strconv.Itoa(secs), name+".cpu.pprof") }()
+	return func() error {
+		if err := <-done; err != nil {
+			return err
+		}
+		return b.fetchProfile(ctx, base+"allocs", name+".allocs.pprof")
+	}
+}
+
+func (b *bench) fetchProfile(ctx context.Context, url, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, b.opts.duration+30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	// The metrics client's transport; its 10-second timeout would cut the
+	// profile short, ctx bounds it instead.
+	resp, err := (&http.Client{Transport: b.metrics.Transport}).Do(req)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile: %s answered %s", url, resp.Status)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("profile: save %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 func (b *bench) note(s string) {

@@ -225,6 +225,34 @@ func procTicks(pid int) (int64, error) {
 	return utime + stime, nil
 }
 
+// procSyscalls is how many read and write system calls process pid has
+// made (syscr + syscw of /proc/PID/io): each costs a switch into the
+// kernel, and on loopback a write carries the receiver's TCP work too.
+func procSyscalls(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	found := 0
+	for line := range strings.Lines(string(b)) {
+		name, v, ok := strings.Cut(line, ":")
+		if !ok || (name != "syscr" && name != "syscw") {
+			continue
+		}
+		c, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc io %s: %w", name, err)
+		}
+		n += c
+		found++
+	}
+	if found != 2 {
+		return 0, errors.New("no syscr and syscw in /proc io")
+	}
+	return n, nil
+}
+
 func ticksToDuration(t int64) time.Duration { return time.Duration(t) * time.Second / clockTicks }
 
 // peakRSS is VmHWM, the process's peak resident set, in bytes.

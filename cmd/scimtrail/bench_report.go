@@ -36,6 +36,9 @@ type benchRow struct {
 	CPUVsHTTPUtil       *float64 `json:"cpu_vs_httputil,omitempty"`
 	ReqPerSecVsHTTPUtil *float64 `json:"req_per_s_vs_httputil,omitempty"`
 	AllocsPerReq        *float64 `json:"allocs_per_req,omitempty"`
+	// SyscallsPerReq counts the proxy's read and write system calls,
+	// sockets and files, per answered request.
+	SyscallsPerReq *float64 `json:"syscalls_per_req,omitempty"`
 	// PeakRSSMiB is the proxy's VmHWM during the step.
 	PeakRSSMiB      *float64 `json:"peak_rss_mib,omitempty"`
 	Non2xx          int64    `json:"non_2xx"`
@@ -122,13 +125,13 @@ func (r *benchReport) writeMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "Command: `%s` (%s)\n\n", r.Command, r.Started.Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(w, "- Machine: %s\n- Layout: %s\n- Upstream: %s\n- Load: %s\n- Targets: %s\n", r.Machine, r.Layout, r.Upstream, r.Load, r.Targets)
 	fmt.Fprint(w, "- Columns: +p50/+p99 over direct in the same step; CPU = the proxy process's utime+stime from /proc over the step "+
-		"(scimtrail: until its spool is empty) per request; allocs from the process's go_memstats_mallocs_total; peak RSS = VmHWM during the step; "+
+		"(scimtrail: until its spool is empty) per request; allocs from the process's go_memstats_mallocs_total; syscalls = its reads and writes (/proc/PID/io) per request; peak RSS = VmHWM during the step; "+
 		"×httputil = the ratio to httputil in the same step; load CPU = the bench process's share of its CPUs\n")
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "- Note: %s\n", n)
 	}
-	fmt.Fprint(w, "\n| target | step | req/s | p50 ms | p99 ms | p99.9 ms | +p50 ms | +p99 ms | CPU µs/req | CPU ×httputil | req/s ×httputil | allocs/req | peak RSS MiB | errors | load CPU % |\n")
-	fmt.Fprint(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	fmt.Fprint(w, "\n| target | step | req/s | p50 ms | p99 ms | p99.9 ms | +p50 ms | +p99 ms | CPU µs/req | CPU ×httputil | req/s ×httputil | allocs/req | syscalls/req | peak RSS MiB | errors | load CPU % |\n")
+	fmt.Fprint(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	// Grouped by step, so the targets of one step sit side by side.
 	var steps []string
 	for _, row := range r.Rows {
@@ -141,11 +144,11 @@ func (r *benchReport) writeMarkdown(w io.Writer) {
 			if row.Step != st {
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
 				row.Target, row.Step, fmtFloat(&row.ReqPerSec, 0), fmtFloat(&row.P50Ms, 3), fmtFloat(&row.P99Ms, 3), fmtFloat(&row.P999Ms, 3),
 				fmtFloat(row.AddedP50Ms, 3), fmtFloat(row.AddedP99Ms, 3), fmtFloat(row.CPUMicrosPerReq, 1),
 				fmtFloat(row.CPUVsHTTPUtil, 2), fmtFloat(row.ReqPerSecVsHTTPUtil, 2), fmtFloat(row.AllocsPerReq, 0),
-				fmtFloat(row.PeakRSSMiB, 1), row.errors(), fmtFloat(&row.LoadCPUPercent, 0))
+				fmtFloat(row.SyscallsPerReq, 1), fmtFloat(row.PeakRSSMiB, 1), row.errors(), fmtFloat(&row.LoadCPUPercent, 0))
 		}
 	}
 }

@@ -26,10 +26,12 @@ func TestBench_PrintsARowPerTargetAndStep(t *testing.T) {
 	targets := []string{"direct", "httputil", "scimtrail-off", "scimtrail-file", "scimtrail-kafka", "scimtrail-otlp", "scimtrail-all"}
 	steps := []string{"c4", "open200"}
 	jsonPath := filepath.Join(t.TempDir(), "bench.json")
+	profiles := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // a hang guard
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "bench", "--duration", "500ms", "--warmup", "100ms",
-		"--targets", strings.Join(targets, ","), "--steps", strings.Join(steps, ","), "--json", jsonPath)
+		"--targets", strings.Join(targets, ","), "--steps", strings.Join(steps, ","), "--json", jsonPath,
+		"--profile", profiles, "--proxy-flag=--spool-sync=interval")
 	// On the guard, an interrupt: the bench then stops its children and
 	// removes its temporary files; a kill only after that had its time.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -56,7 +58,7 @@ func TestBench_PrintsARowPerTargetAndStep(t *testing.T) {
 			}
 			positive := []string{"req/s", "p50 ms", "p99 ms", "p99.9 ms"}
 			if target != "direct" {
-				positive = append(positive, "peak RSS MiB")
+				positive = append(positive, "peak RSS MiB", "syscalls/req")
 				if step == "c4" { // thousands of requests: CPU well above one 10 ms tick
 					positive = append(positive, "CPU µs/req")
 				}
@@ -82,6 +84,27 @@ func TestBench_PrintsARowPerTargetAndStep(t *testing.T) {
 	}
 	if len(rows) != len(targets)*len(steps) {
 		t.Errorf("%d rows, want %d", len(rows), len(targets)*len(steps))
+	}
+
+	// --profile: a CPU and an allocations profile per scimtrail target
+	// and step, gzipped protobuf as go tool pprof reads them.
+	for _, target := range targets {
+		for _, step := range steps {
+			for _, kind := range []string{"cpu", "allocs"} {
+				path := filepath.Join(profiles, target+"-"+step+"."+kind+".pprof")
+				b, err := os.ReadFile(path)
+				switch {
+				case !strings.HasPrefix(target, "scimtrail-"):
+					if err == nil {
+						t.Errorf("%s: a profile of a target that is not scimtrail", path)
+					}
+				case err != nil:
+					t.Errorf("--profile: %v", err)
+				case len(b) < 100 || b[0] != 0x1f || b[1] != 0x8b:
+					t.Errorf("--profile: %s is not a gzipped profile (%d bytes)", path, len(b))
+				}
+			}
+		}
 	}
 
 	var rep benchReport
