@@ -161,6 +161,7 @@ func (s *Spool) Start(ctx context.Context) error {
 	if err := s.updateCursors(); err != nil {
 		return fmt.Errorf("spool: start: %w", err)
 	}
+	s.cursorsLive.Store(true)
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.started = true
@@ -178,10 +179,14 @@ func (s *Spool) updateCursors() error {
 	s.cursorMu.Lock()
 	defer s.cursorMu.Unlock()
 	cursors := make(map[string]uint64, len(s.consumers))
+	// The records before first are gone for every sink: acknowledged by
+	// all, or dropped (spool full). A cursor behind them is stored as just
+	// before first, so a restart does not hold dropped records again.
+	gone := s.first.Load() - 1
 	var floor uint64
 	for i, c := range s.consumers {
 		v := c.cursor.Load()
-		cursors[c.cfg.Name] = v
+		cursors[c.cfg.Name] = max(v, gone)
 		if i == 0 || v < floor {
 			floor = v
 		}

@@ -306,3 +306,32 @@ func TestSpool_DeletingASegmentDuringAnFsyncIsNoFsyncError(t *testing.T) {
 		t.Fatalf("%d errors logged, the first: %s", len(errs), errs[0])
 	}
 }
+
+// Records the drop-oldest policy removed stay removed after a restart.
+// Segments leave the disk whole, so the oldest one may still hold them;
+// holding them again would count them dropped twice and start the spool
+// over its bound.
+func TestSpool_DroppedRecordsStayDroppedAfterARestart(t *testing.T) {
+	dir := t.TempDir()
+	down := newMemSink()
+	down.setFailing(true)
+	max := recordSize(t, 0, http.MethodPost) * 20
+	h := open(t, dir, spool.Config{MaxBytes: max}, spool.SinkConfig{Name: "kafka", Sink: down})
+	h.take(0, 100, http.MethodPost)
+	held, bytes := h.sp.Len(), h.sp.Bytes()
+	if held == 100 {
+		t.Fatal("nothing dropped")
+	}
+	h.shutdown(10 * time.Millisecond)
+
+	up := newMemSink()
+	up.setFailing(true)
+	h2 := open(t, dir, spool.Config{MaxBytes: max}, spool.SinkConfig{Name: "kafka", Sink: up})
+	if h2.sp.Len() != held || h2.sp.Bytes() != bytes {
+		t.Fatalf("after a restart the spool holds %d records, %d bytes; before it, %d records, %d bytes",
+			h2.sp.Len(), h2.sp.Bytes(), held, bytes)
+	}
+	up.setFailing(false)
+	waitFor(t, "the records held", func() bool { return int64(len(up.ids())) >= held })
+	equal(t, "delivered after the restart", up.ids(), ids(100-int(held), 100))
+}

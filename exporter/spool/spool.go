@@ -198,6 +198,10 @@ type Spool struct {
 	consumers []*consumer
 	cancel    context.CancelFunc // ends the consumers' exports and waits
 	drain     chan struct{}      // closed by Shutdown: consumers exit once caught up
+	// cursorsLive is set by Start once the consumers hold the cursors:
+	// from then on the writer stores them after dropping records (it
+	// cannot take mu, which a Take blocked on a full channel may hold).
+	cursorsLive atomic.Bool
 
 	// wmu serialises appends and drops with the update of the state
 	// below, so a commit never starts from a state another one is about to
@@ -477,7 +481,7 @@ func (s *Spool) writeLoop() {
 }
 
 func (s *Spool) commitGroup(batch []*appendReq) {
-	err := s.commit(batch)
+	dropped, err := s.commit(batch)
 	if err != nil {
 		s.failedAt.Store(s.now().UnixNano())
 		s.m.dropped.WithLabelValues("write_error").Add(float64(len(batch)))
@@ -507,11 +511,20 @@ func (s *Spool) commitGroup(batch []*appendReq) {
 		}
 		close(r.done)
 	}
+	if dropped && s.cursorsLive.Load() {
+		// The dropped records may stay in the oldest segment until it is
+		// deleted whole; the cursors stored past them keep the next start
+		// from holding them again (and counting them dropped twice).
+		// After the Takes: their records do not wait for it.
+		if err := s.updateCursors(); err != nil && s.warnWrite.allow(s.now()) {
+			s.log.Error("spool: store cursors after dropping records", "error", err)
+		}
+	}
 }
 
 // commit appends a group in one write, making room first under
-// drop-oldest.
-func (s *Spool) commit(batch []*appendReq) error {
+// drop-oldest; dropped reports whether it dropped records held.
+func (s *Spool) commit(batch []*appendReq) (bool, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	max := s.cfg.maxBytes()
@@ -547,7 +560,7 @@ func (s *Spool) commit(batch []*appendReq) error {
 			for _, r := range batch {
 				r.err = nil // the group failed as a whole
 			}
-			return err
+			return false, err
 		}
 	}
 	last += uint64(len(data))
@@ -576,7 +589,7 @@ func (s *Spool) commit(batch []*appendReq) error {
 		}
 	}
 	s.wake()
-	return nil
+	return dropped > 0, nil
 }
 
 // syncLoop fsyncs what was written, every SyncInterval (interval mode), and
