@@ -180,19 +180,21 @@ func TestSpool_TornCursorWriteRedeliversInsteadOfSkipping(t *testing.T) {
 // An upgrade finds the bbolt spool.db of an earlier release: its records
 // move into the log with their sequence numbers, each sink resumes at its
 // cursor, and spool.db is gone.
-func TestSpool_EarlierSpoolFileIsMovedIntoTheLog(t *testing.T) {
-	dir := t.TempDir()
+// writeLegacySpool writes a spool.db as the earlier release left it:
+// records from through to under their sequence numbers, and the cursors.
+func writeLegacySpool(t *testing.T, dir string, from, to int, cursors map[string]uint64) {
+	t.Helper()
 	db, err := bolt.Open(filepath.Join(dir, spool.LegacyFileName), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer db.Close()
 	seq := func(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 	err = db.Update(func(tx *bolt.Tx) error {
 		recs, _ := tx.CreateBucket([]byte("records"))
-		cursors, _ := tx.CreateBucket([]byte("cursors"))
+		cb, _ := tx.CreateBucket([]byte("cursors"))
 		meta, _ := tx.CreateBucket([]byte("meta"))
-		// Records 5..14 (1..4 were delivered to both sinks and removed).
-		for i := 5; i <= 14; i++ {
+		for i := from; i <= to; i++ {
 			r := record(i, http.MethodPost)
 			data, err := r.AppendJSON(seq(uint64(time.Now().UnixNano())))
 			if err != nil {
@@ -202,18 +204,22 @@ func TestSpool_EarlierSpoolFileIsMovedIntoTheLog(t *testing.T) {
 				return err
 			}
 		}
-		if err := cursors.Put([]byte("file"), seq(9)); err != nil {
-			return err
+		for name, c := range cursors {
+			if err := cb.Put([]byte(name), seq(c)); err != nil {
+				return err
+			}
 		}
-		if err := cursors.Put([]byte("kafka"), seq(4)); err != nil {
-			return err
-		}
-		return meta.Put([]byte("last"), seq(14))
+		return meta.Put([]byte("last"), seq(uint64(to)))
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
+}
+
+func TestSpool_EarlierSpoolFileIsMovedIntoTheLog(t *testing.T) {
+	dir := t.TempDir()
+	// Records 5..14 (1..4 were delivered to both sinks and removed).
+	writeLegacySpool(t, dir, 5, 14, map[string]uint64{"file": 9, "kafka": 4})
 
 	file, kafka := newMemSink(), newMemSink()
 	h := open(t, dir, spool.Config{}, spool.SinkConfig{Name: "file", Sink: file}, spool.SinkConfig{Name: "kafka", Sink: kafka})
@@ -234,6 +240,27 @@ func TestSpool_EarlierSpoolFileIsMovedIntoTheLog(t *testing.T) {
 	if h2.sp.Len() != 0 {
 		t.Fatalf("second start holds %d records", h2.sp.Len())
 	}
+}
+
+// Upgraded, downgraded (the earlier release starts a spool.db of its own)
+// and upgraded again: the records still in the log and those the earlier
+// release took are all delivered, none deleted.
+func TestSpool_SpoolFileFoundBesideALogIsAppendedToIt(t *testing.T) {
+	dir := t.TempDir()
+	down := newMemSink()
+	down.setFailing(true)
+	h := open(t, dir, spool.Config{}, spool.SinkConfig{Name: "kafka", Sink: down})
+	h.take(0, 10, http.MethodPost)
+	h.shutdown(10 * time.Millisecond)
+	writeLegacySpool(t, dir, 1, 5, map[string]uint64{"kafka": 0}) // rec-00001..5 again, as the earlier release took them
+	up := newMemSink()
+	h2 := open(t, dir, spool.Config{}, spool.SinkConfig{Name: "kafka", Sink: up})
+	waitFor(t, "every record", func() bool { return len(up.ids()) == 15 })
+	equal(t, "the log's records, then the earlier release's", up.ids(), append(ids(0, 10), ids(1, 6)...))
+	if _, err := os.Stat(filepath.Join(dir, spool.LegacyFileName)); !os.IsNotExist(err) {
+		t.Fatalf("spool.db still there after the move: %v", err)
+	}
+	waitFor(t, "the spool to empty", func() bool { return h2.sp.Len() == 0 })
 }
 
 // logCapture keeps the messages of the records logged at error level.

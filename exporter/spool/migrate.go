@@ -28,9 +28,13 @@ var (
 const legacyBatch = 512
 
 // migrateLegacy moves the records and cursors of dir's spool.db, if there
-// is one, into an empty log: sequence numbers and append times are kept,
-// so each sink resumes where it was. The log is fsynced before spool.db is
-// removed; a crash in between starts the move again from scratch.
+// is one, into the log. Into a log that never held a record, sequence
+// numbers, append times and cursors are kept, so each sink resumes where it
+// was. Into a log that has (a move cut short, or an upgrade, a downgrade
+// that started a new spool.db and an upgrade again), its records are
+// appended after the log's, numbered on, for every sink: some may be
+// delivered twice, none is lost. The log is fsynced before spool.db is
+// removed.
 func (s *Spool) migrateLegacy() error {
 	path := filepath.Join(s.cfg.Dir, LegacyFileName)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
@@ -49,7 +53,18 @@ func (s *Spool) migrateLegacy() error {
 		return fmt.Errorf("open %s: %w", path, err)
 	}
 	defer db.Close()
-	// Start from an empty log: a move cut short left a partial one.
+	if _, last := s.rlog.bounds(); last > 0 {
+		moved, err := s.appendLegacy(db, last+1)
+		if err != nil {
+			return fmt.Errorf("move %s into the log: %w", path, err)
+		}
+		if err := s.rlog.sync(); err != nil {
+			return err
+		}
+		db.Close()
+		return s.removeLegacy(path, moved, 0)
+	}
+	// The log is new: it holds one empty segment, replaced by the move.
 	if err := s.rlog.close(); err != nil {
 		return err
 	}
@@ -141,16 +156,61 @@ func (s *Spool) migrateLegacy() error {
 		return err
 	}
 	db.Close()
+	return s.removeLegacy(path, moved, len(cursors))
+}
+
+// appendLegacy appends db's records after the log's, from next on, and
+// returns how many.
+func (s *Spool) appendLegacy(db *bolt.DB, next uint64) (int, error) {
+	moved := 0
+	err := db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(legacyRecords)
+		if b == nil {
+			return nil
+		}
+		var batch [][]byte
+		var at int64
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			err := s.rlog.append(next, at, batch)
+			next += uint64(len(batch))
+			moved += len(batch)
+			batch = batch[:0]
+			return err
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(v) < 8 {
+				continue
+			}
+			if len(batch) == 0 {
+				at = int64(binary.BigEndian.Uint64(v))
+			}
+			batch = append(batch, v[8:])
+			if len(batch) == legacyBatch {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return flush()
+	})
+	return moved, err
+}
+
+// removeLegacy removes spool.db once its records are in the log.
+func (s *Spool) removeLegacy(path string, moved, sinks int) error {
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("remove %s after moving it: %w", path, err)
 	}
 	// The removal must last before the log takes records: a spool.db back
-	// after a power loss would be moved again, deleting the segments with
-	// every record taken since (fsynced ones too, under the always mode).
-	// Nothing else fsyncs the directory until a segment is created.
+	// after a power loss would be moved again, its records delivered
+	// twice. Nothing else fsyncs the directory until a segment is created.
 	if err := syncDir(s.cfg.Dir); err != nil {
 		return fmt.Errorf("after removing %s: %w", path, err)
 	}
-	s.log.Info("spool: moved the earlier spool file into the log", "records", moved, "sinks", len(cursors))
+	s.log.Info("spool: moved the earlier spool file into the log", "records", moved, "cursors_kept", sinks)
 	return nil
 }
