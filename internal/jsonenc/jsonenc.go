@@ -11,16 +11,33 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
+// plainSafe and htmlSafe tell the ASCII bytes AppendString writes as they
+// are, without and with HTML escaping: one look-up a byte on the request
+// path instead of five comparisons. Never written after they are built.
+var plainSafe, htmlSafe = safeSets()
+
+func safeSets() (plain, html [utf8.RuneSelf]bool) {
+	for c := range utf8.RuneSelf {
+		plain[c] = c >= 0x20 && c != '"' && c != '\\'
+		html[c] = plain[c] && c != '<' && c != '>' && c != '&'
+	}
+	return plain, html
+}
+
 // AppendString appends s quoted as encoding/json does: ", \ and control
 // characters escaped (\b \f \n \r \t short, the rest \u00XX), invalid
 // UTF-8 replaced by U+FFFD, U+2028 and U+2029 escaped; with html, also <,
 // > and & (\u003c…), as json.Marshal does by default.
 func AppendString(b []byte, s string, html bool) []byte {
+	safe := &plainSafe
+	if html {
+		safe = &htmlSafe
+	}
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && (!html || (c != '<' && c != '>' && c != '&')) {
+			if safe[c] {
 				i++
 				continue
 			}
