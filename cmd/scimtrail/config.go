@@ -347,7 +347,7 @@ func otlpFlags(fs *flag.FlagSet, o *otlp.Config, badHeaders *int) {
 	fs.DurationVar(&o.Timeout, "otlp-timeout", 0, "bound on each OTLP request (default 10s)")
 	fs.IntVar(&o.MaxBatchBytes, "otlp-max-batch-bytes", 0, "split batches to keep each request under this many `bytes` (default 3145728: a stock Collector refuses gRPC messages over 4 MiB)")
 	fs.IntVar(&o.BatchSize, "otlp-batch-size", 0, "most `records` per OTLP request (default 512)")
-	fs.DurationVar(&o.BatchTimeout, "otlp-batch-timeout", 0, "how long a batch waits for more records (default 200ms)")
+	fs.DurationVar(&o.BatchTimeout, "otlp-batch-timeout", 0, "how long a batch waits for more records (default 20ms)")
 	fs.StringVar(&o.TLS.CAFile, "otlp-ca-file", "", "trust only the CAs in this PEM `file` for an https endpoint (default: system roots)")
 	fs.StringVar(&o.TLS.CertFile, "otlp-cert-file", "", "client certificate PEM `file` for mutual TLS (with --otlp-key-file)")
 	fs.StringVar(&o.TLS.KeyFile, "otlp-key-file", "", "client key PEM `file` for --otlp-cert-file")

@@ -41,8 +41,13 @@ const (
 	// Collector's gRPC receiver accepts, with room for framing.
 	DefaultMaxBatchBytes = 3 << 20
 	DefaultBatchSize     = 512
-	// DefaultBatchTimeout is the Collector batch processor's default.
-	DefaultBatchTimeout = 200 * time.Millisecond
+	// DefaultBatchTimeout is a tenth of the Collector batch processor's
+	// default: a sidecar shares its core with the requests it proxies,
+	// and the records a 200 ms wait gathers at 1,000 requests/s take
+	// milliseconds to encode and compress in one go, during which the
+	// requests wait (measured with scimtrail bench: +15 ms at p99 with
+	// 200 ms, +3.4 ms with 20 ms). Under load, batches fill before it.
+	DefaultBatchTimeout = 20 * time.Millisecond
 	// DefaultGRPCPort and DefaultHTTPPort are OTLP's registered ports,
 	// used when an endpoint names none.
 	DefaultGRPCPort = "4317"
@@ -98,7 +103,7 @@ type Config struct {
 	// (--otlp-batch-size).
 	BatchSize int
 	// BatchTimeout is how long a batch smaller than BatchSize waits for
-	// more records. Default 200ms (--otlp-batch-timeout).
+	// more records. Default 20ms (--otlp-batch-timeout).
 	BatchTimeout time.Duration
 	// TLS configures certificates; whether TLS is used at all follows the
 	// endpoint's scheme.
