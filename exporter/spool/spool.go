@@ -223,6 +223,7 @@ type Spool struct {
 	warnWrite  rateLimit
 
 	recent recent
+	bufs   sync.Pool // of *[]byte, see getBuf
 }
 
 type appendReq struct {
@@ -374,7 +375,10 @@ func (s *Spool) closeStorage() error {
 // block policy, or a write failure; each is counted in
 // scimtrail_spool_dropped_records_total.
 func (s *Spool) Take(ctx context.Context, rec schema.Record) error {
-	data, err := rec.AppendJSON(nil)
+	buf := s.getBuf()
+	defer s.putBuf(buf)
+	data, err := rec.AppendJSON((*buf)[:0])
+	*buf = data
 	if err != nil {
 		s.m.dropped.WithLabelValues("encode").Inc()
 		return fmt.Errorf("spool: encode record %s: %w", rec.ID, err)
@@ -409,9 +413,30 @@ func (s *Spool) Take(ctx context.Context, rec schema.Record) error {
 	s.mu.RUnlock()
 	// The writer always answers: once the request is in the channel it is
 	// committed (or refused) even if Shutdown starts. Waiting past ctx
-	// would only hide a record that is about to be safe.
+	// would only hide a record that is about to be safe. Once it has
+	// answered, it no longer reads data: the buffer goes back to the pool.
 	<-req.done
 	return req.err
+}
+
+// maxPooledBuf bounds the encoding buffers kept for reuse: a rare record
+// with a large body is not kept in memory after it.
+const maxPooledBuf = 64 << 10
+
+// getBuf and putBuf hand out the buffers records are encoded into: one per
+// request was a fifth of the bytes the proxy allocated.
+func (s *Spool) getBuf() *[]byte {
+	if b, ok := s.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 4<<10)
+	return &b
+}
+
+func (s *Spool) putBuf(b *[]byte) {
+	if cap(*b) <= maxPooledBuf {
+		s.bufs.Put(b)
+	}
 }
 
 // Admit reports whether a request with this method may be forwarded: false
