@@ -120,8 +120,6 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, int) {
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured `time` of each step")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each step, same shape")
 	fs.IntVar(&o.openConns, "open-conns", 32, "connections an open-loop step may use")
-	fs.BoolVar(&o.pin, "pin", true, "pin the proxy to one CPU and the bench to the others, when taskset exists and there are 2 CPUs or more")
-	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to `file`")
 	fs.StringVar(&o.profileDir, "profile", "", "write a CPU profile of each scimtrail target over each measured step, and its allocations since start, to `dir` (go tool pprof reads them)")
 	fs.Func("proxy-flag", "add `flag` to every scimtrail target's command line, e.g. --proxy-flag=--otlp-compression=none (repeatable)", func(v string) error {
 		if !strings.HasPrefix(v, "-") {
@@ -130,15 +128,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, int) {
 		o.proxyFlags = append(o.proxyFlags, v)
 		return nil
 	})
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), benchUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, 0
-		}
-		return o, 2
+	if code := parseCommandFlags(fs, benchUsage, args, &o.pin, &o.jsonPath); code >= 0 {
+		return o, code
 	}
 	var errs []error
 	if fs.NArg() > 0 {
@@ -197,6 +188,26 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, int) {
 		return slices.Index(names, a) - slices.Index(names, b)
 	})
 	return o, -1
+}
+
+// parseCommandFlags parses args with fs, whose usage is the text given and
+// then the flags, and returns an exit code ≥ 0 when the command is done
+// (0 after -h, 2 for a bad flag) or -1 to go on. Every bench command adds
+// --pin and --json (to pin and jsonPath).
+func parseCommandFlags(fs *flag.FlagSet, usage string, args []string, pin *bool, jsonPath *string) int {
+	fs.BoolVar(pin, "pin", true, "pin the proxy to one CPU and the bench to the others, when taskset exists and there are 2 CPUs or more")
+	fs.StringVar(jsonPath, "json", "", "also write the results as JSON to `file`")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	return -1
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {

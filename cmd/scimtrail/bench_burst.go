@@ -65,17 +65,8 @@ func parseBurstFlags(args []string, stderr io.Writer) (burstOptions, int) {
 	fs.IntVar(&o.users, "users", 100_000, "how many distinct users to create, one POST each")
 	fs.IntVar(&o.conns, "conns", 32, "keep-alive connections the POSTs are sent over, as an IdP's sync workers")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Minute, "after the last answer, the longest wait for every sink to have every record")
-	fs.BoolVar(&o.pin, "pin", true, "pin the proxy to one CPU and the bench to the others, when taskset exists and there are 2 CPUs or more")
-	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to `file`")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), burstUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, 0
-		}
-		return o, 2
+	if code := parseCommandFlags(fs, burstUsage, args, &o.pin, &o.jsonPath); code >= 0 {
+		return o, code
 	}
 	var errs []error
 	if fs.NArg() > 0 {

@@ -129,28 +129,12 @@ func TestBench_PrintsARowPerTargetAndStep(t *testing.T) {
 // each a map from column heading to cell.
 func benchTable(t *testing.T, out string) map[string]map[string]string {
 	t.Helper()
-	var head []string
+	tables := markdownTables(t, out)
+	if len(tables) != 1 {
+		t.Fatalf("%d tables in the report, want one:\n%s", len(tables), out)
+	}
 	rows := map[string]map[string]string{}
-	for line := range strings.Lines(out) {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "|") || strings.HasPrefix(line, "|---") {
-			continue
-		}
-		cells := strings.Split(strings.Trim(line, "|"), "|")
-		for i := range cells {
-			cells[i] = strings.TrimSpace(cells[i])
-		}
-		if head == nil {
-			head = cells
-			continue
-		}
-		if len(cells) != len(head) {
-			t.Fatalf("row of %d cells under %d headings: %s", len(cells), len(head), line)
-		}
-		row := map[string]string{}
-		for i, h := range head {
-			row[h] = cells[i]
-		}
+	for _, row := range tables[0] {
 		rows[row["target"]+" "+row["step"]] = row
 	}
 	return rows

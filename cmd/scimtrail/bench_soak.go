@@ -80,17 +80,8 @@ func parseSoakFlags(args []string, stderr io.Writer) (soakOptions, int) {
 	fs.DurationVar(&o.outageAt, "outage-at", 150*time.Second, "when the broker stops, from the start of the load")
 	fs.DurationVar(&o.outage, "outage", 5*time.Minute, "how long the broker stays down; 0 for no outage")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Minute, "after the load, the longest wait for the spool to empty")
-	fs.BoolVar(&o.pin, "pin", true, "pin the proxy to one CPU and the bench to the others, when taskset exists and there are 2 CPUs or more")
-	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to `file`")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), soakUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, 0
-		}
-		return o, 2
+	if code := parseCommandFlags(fs, soakUsage, args, &o.pin, &o.jsonPath); code >= 0 {
+		return o, code
 	}
 	if err := o.validate(fs.Args()); err != nil {
 		fmt.Fprintf(stderr, "scimtrail bench soak: %s\n", oneLine(err))
