@@ -47,9 +47,13 @@ func (o Options) timeout() time.Duration {
 // concurrent use. The zero value is a closed store: every method returns
 // ErrClosed.
 //
-// Writes are not fsynced (bbolt NoSync): the store is a cache, and a crash
-// may lose the last writes, which only costs an upstream look-up for the
-// resources they named. Close syncs, so a clean shutdown loses nothing.
+// Writes are kept in memory (Get sees them at once) and written to the
+// file by one goroutine, all the writes that arrived meanwhile in one
+// transaction: a transaction per write was 30 µs and 18 KB on the request
+// path of every POST. They are not fsynced (bbolt NoSync): the store is a
+// cache, and a crash (or kill -9) may lose the last writes, which only
+// costs an upstream look-up for the resources they named. Close writes
+// what is pending and syncs, so a clean shutdown loses nothing.
 // The file is locked while open: a second Open of the same path, in this
 // process or another, waits Options.Timeout and fails.
 type Store struct {
@@ -64,7 +68,35 @@ type Store struct {
 	// request path reads most of them without a bbolt transaction and a
 	// JSON decoding (a read per request was 4% of the proxy's CPU).
 	recent recentIdentities
+
+	// pending holds the writes not yet in the file, by key; the writer
+	// goroutine empties it. pmu guards it and lastErr; roomy is signalled
+	// when it shrinks.
+	pmu     sync.Mutex
+	fmu     sync.Mutex // held by flush
+	pending map[string]pendingWrite
+	seq     uint64
+	roomy   *sync.Cond
+	lastErr error
+	kick    chan struct{} // wakes the writer; capacity 1
+	stop    chan struct{} // closed by Close: the writer writes what is left and ends
+	done    chan struct{} // closed by the writer when it ends
 }
+
+// pendingWrite is a Put (value set) or a Delete (value nil) waiting for the
+// writer; seq tells whether a newer write replaced it meanwhile.
+type pendingWrite struct {
+	ident scim.Identity
+	value []byte
+	seq   uint64
+}
+
+// maxPending bounds the writes held in memory: past it, Put and Delete wait
+// for the writer, so a failing or slow file costs time, not memory.
+const maxPending = 4096
+
+// retryWrite is the writer's pause after a failed transaction.
+const retryWrite = 100 * time.Millisecond
 
 // recentSize bounds the identities kept decoded in memory (a few MB).
 const recentSize = 8192
@@ -101,21 +133,22 @@ func (r *recentIdentities) get(k string) (scim.Identity, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	id, ok := r.byKey[k]
-	// The caller owns what it gets: its slices are not the cache's.
+	return own(id), ok
+}
+
+// own returns id with slices and pointers of its own: the caller of Get
+// and Put owns what it holds, the store what it keeps.
+func own(id scim.Identity) scim.Identity {
 	id.Members = slices.Clone(id.Members)
 	if id.Active != nil {
 		a := *id.Active
 		id.Active = &a
 	}
-	return id, ok
+	return id
 }
 
 func (r *recentIdentities) put(k string, id scim.Identity) {
-	id.Members = slices.Clone(id.Members)
-	if id.Active != nil {
-		a := *id.Active
-		id.Active = &a
-	}
+	id = own(id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.gen++
@@ -178,7 +211,11 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("identity: open %s: create bucket: %w", path, err)
 	}
-	return &Store{db: db, path: path}, nil
+	st := &Store{db: db, path: path, pending: map[string]pendingWrite{},
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	st.roomy = sync.NewCond(&st.pmu)
+	go st.writeLoop()
+	return st, nil
 }
 
 // key is "<resourceType>/<id>". A type never holds "/" (validKey), so the
@@ -207,6 +244,12 @@ func (s *Store) Get(ctx context.Context, resourceType, id string) (scim.Identity
 		return scim.Identity{}, false, fmt.Errorf("identity: get %s/%s: %w", resourceType, id, err)
 	}
 	k := key(resourceType, id)
+	s.pmu.Lock()
+	w, ok := s.pending[string(k)]
+	s.pmu.Unlock()
+	if ok {
+		return own(w.ident), w.value != nil, nil
+	}
 	if ident, ok := s.recent.get(string(k)); ok {
 		return ident, true, nil
 	}
@@ -250,15 +293,112 @@ func (s *Store) Put(ctx context.Context, ident scim.Identity) error {
 	if err != nil {
 		return fmt.Errorf("identity: put %s/%s: %w", ident.Type, ident.ID, err)
 	}
-	k := key(ident.Type, ident.ID)
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte(bucket)).Put(k, v)
-	})
-	if err != nil {
-		s.recent.forget(string(k)) // what the file holds is not known
-		return fmt.Errorf("identity: put %s/%s: %w", ident.Type, ident.ID, closedErr(err))
+	k := string(key(ident.Type, ident.ID))
+	s.recent.put(k, ident)
+	if err := s.enqueue(k, ident, v); err != nil {
+		return fmt.Errorf("identity: put %s/%s: %w", ident.Type, ident.ID, err)
 	}
-	s.recent.put(string(k), ident)
+	return nil
+}
+
+// enqueue hands a write to the writer, waiting while maxPending are held.
+// It returns ErrClosed after Close, and the writer's last error while the
+// file refuses writes (the write is still held, and retried).
+func (s *Store) enqueue(k string, ident scim.Identity, value []byte) error {
+	s.pmu.Lock()
+	for len(s.pending) >= maxPending && !s.closed.Load() {
+		if _, ok := s.pending[k]; ok {
+			break // replaces a held write: no more room needed
+		}
+		s.roomy.Wait()
+	}
+	if s.closed.Load() {
+		s.pmu.Unlock()
+		return ErrClosed
+	}
+	s.seq++
+	s.pending[k] = pendingWrite{ident: own(ident), value: value, seq: s.seq}
+	err := s.lastErr
+	s.pmu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return err
+}
+
+// writeLoop writes what is pending, all of it in one transaction, until
+// Close; then once more.
+func (s *Store) writeLoop() {
+	defer close(s.done)
+	for {
+		select {
+		case <-s.kick:
+		case <-s.stop:
+			for range 3 { // a failing file does not hold Close for long
+				if s.flush() == nil {
+					return
+				}
+			}
+			return
+		}
+		if err := s.flush(); err != nil {
+			select {
+			case <-time.After(retryWrite):
+			case <-s.stop:
+			}
+			select {
+			case s.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// flush writes a snapshot of pending and drops from it what was written
+// and not replaced since.
+func (s *Store) flush() error {
+	// One flush at a time (the writer's, Len's): a snapshot written after
+	// a newer one would put back what the newer one deleted.
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.pmu.Lock()
+	batch := make(map[string]pendingWrite, len(s.pending))
+	for k, w := range s.pending {
+		batch[k] = w
+	}
+	s.pmu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucket))
+		for k, w := range batch {
+			var err error
+			if w.value == nil {
+				err = b.Delete([]byte(k))
+			} else {
+				err = b.Put([]byte(k), w.value)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if err != nil {
+		s.lastErr = fmt.Errorf("write %d identities: %w", len(batch), closedErr(err))
+		return err
+	}
+	s.lastErr = nil
+	for k, w := range batch {
+		if s.pending[k].seq == w.seq {
+			delete(s.pending, k)
+		}
+	}
+	s.roomy.Broadcast()
 	return nil
 }
 
@@ -270,23 +410,23 @@ func (s *Store) Delete(ctx context.Context, resourceType, id string) error {
 	if err := s.ready(ctx); err != nil {
 		return fmt.Errorf("identity: delete %s/%s: %w", resourceType, id, err)
 	}
-	s.recent.forget(string(key(resourceType, id)))
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte(bucket)).Delete(key(resourceType, id))
-	})
-	if err != nil {
-		return fmt.Errorf("identity: delete %s/%s: %w", resourceType, id, closedErr(err))
+	k := string(key(resourceType, id))
+	s.recent.forget(k)
+	if err := s.enqueue(k, scim.Identity{}, nil); err != nil {
+		return fmt.Errorf("identity: delete %s/%s: %w", resourceType, id, err)
 	}
 	return nil
 }
 
 // Len returns the number of identities stored, or 0 when the store is
-// closed. It walks the bucket's pages, so it costs O(size): meant for
-// metrics and tests, not for the request path.
+// closed. It writes what is pending first, then walks the bucket's pages,
+// so it costs O(size): meant for metrics and tests, not for the request
+// path.
 func (s *Store) Len() int {
 	if s == nil || s.db == nil || s.closed.Load() {
 		return 0
 	}
+	_ = s.flush() // a failure shows in the next Put's error
 	n := 0
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		n = tx.Bucket([]byte(bucket)).Stats().KeyN
@@ -303,8 +443,19 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closeOnce.Do(func() {
+		s.pmu.Lock()
 		s.closed.Store(true)
-		syncErr := s.db.Sync()
+		s.roomy.Broadcast() // writers waiting for room get ErrClosed
+		s.pmu.Unlock()
+		close(s.stop)
+		<-s.done
+		s.pmu.Lock()
+		unwritten, writeErr := len(s.pending), s.lastErr
+		s.pmu.Unlock()
+		if unwritten > 0 {
+			writeErr = fmt.Errorf("%d identities not written: %w", unwritten, writeErr)
+		}
+		syncErr := errors.Join(writeErr, s.db.Sync())
 		closeErr := s.db.Close()
 		if err := errors.Join(syncErr, closeErr); err != nil {
 			s.closeErr = fmt.Errorf("identity: close %s: %w", s.path, err)
