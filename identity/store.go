@@ -71,7 +71,11 @@ type Store struct {
 
 	// pending holds the writes not yet in the file, by key; the writer
 	// goroutine empties it. pmu guards it and lastErr; roomy is signalled
-	// when it shrinks.
+	// when it shrinks or the file fails. A write reaches pending and
+	// recent under pmu, in one step: Get takes recent's generation with
+	// the same lock, so a read of the file that began before a write
+	// cannot put back into recent what that write replaced or deleted,
+	// and two writes of one key leave recent and the file agreeing.
 	pmu     sync.Mutex
 	fmu     sync.Mutex // held by flush
 	pending map[string]pendingWrite
@@ -92,7 +96,9 @@ type pendingWrite struct {
 }
 
 // maxPending bounds the writes held in memory: past it, Put and Delete wait
-// for the writer, so a failing or slow file costs time, not memory.
+// for a slow writer (until their context ends) and are refused while the
+// file fails, so the file costs a request neither unbounded memory nor
+// unbounded time.
 const maxPending = 4096
 
 // retryWrite is the writer's pause after a failed transaction.
@@ -234,6 +240,18 @@ func validKey(resourceType, id string) error {
 
 var errInvalidKey = errors.New(`type and id must be non-empty and type must not contain "/"`)
 
+// storableKey rejects a key the file would refuse. Put checks it before
+// holding the write: written with the others, it would fail every group
+// it is in, and no identity would reach the file again.
+func storableKey(resourceType, id string) error {
+	if len(resourceType)+1+len(id) > bolt.MaxKeySize {
+		return errKeyTooLong
+	}
+	return nil
+}
+
+var errKeyTooLong = fmt.Errorf("type and id longer than %d bytes", bolt.MaxKeySize-1)
+
 // Get returns the identity of a resource and whether it was known. ctx is
 // checked before the read; the read itself does not block on writers.
 func (s *Store) Get(ctx context.Context, resourceType, id string) (scim.Identity, bool, error) {
@@ -244,8 +262,11 @@ func (s *Store) Get(ctx context.Context, resourceType, id string) (scim.Identity
 		return scim.Identity{}, false, fmt.Errorf("identity: get %s/%s: %w", resourceType, id, err)
 	}
 	k := key(resourceType, id)
+	// Not pending means every earlier write of k is in the file; a later
+	// one changes the generation, and the file's answer is not kept.
 	s.pmu.Lock()
 	w, ok := s.pending[string(k)]
+	gen := s.recent.generation()
 	s.pmu.Unlock()
 	if ok {
 		return own(w.ident), w.value != nil, nil
@@ -253,7 +274,6 @@ func (s *Store) Get(ctx context.Context, resourceType, id string) (scim.Identity
 	if ident, ok := s.recent.get(string(k)); ok {
 		return ident, true, nil
 	}
-	gen := s.recent.generation()
 	var (
 		ident scim.Identity
 		found bool
@@ -286,6 +306,9 @@ func (s *Store) Put(ctx context.Context, ident scim.Identity) error {
 	if err := validKey(ident.Type, ident.ID); err != nil {
 		return fmt.Errorf("identity: put %q/%q: %w", ident.Type, ident.ID, err)
 	}
+	if err := storableKey(ident.Type, ident.ID); err != nil {
+		return fmt.Errorf("identity: put %s/%.64s...: %w", ident.Type, ident.ID, err)
+	}
 	if err := s.ready(ctx); err != nil {
 		return fmt.Errorf("identity: put %s/%s: %w", ident.Type, ident.ID, err)
 	}
@@ -294,21 +317,44 @@ func (s *Store) Put(ctx context.Context, ident scim.Identity) error {
 		return fmt.Errorf("identity: put %s/%s: %w", ident.Type, ident.ID, err)
 	}
 	k := string(key(ident.Type, ident.ID))
-	s.recent.put(k, ident)
-	if err := s.enqueue(k, ident, v); err != nil {
+	if err := s.enqueue(ctx, k, ident, v); err != nil {
 		return fmt.Errorf("identity: put %s/%s: %w", ident.Type, ident.ID, err)
 	}
 	return nil
 }
 
-// enqueue hands a write to the writer, waiting while maxPending are held.
-// It returns ErrClosed after Close, and the writer's last error while the
-// file refuses writes (the write is still held, and retried).
-func (s *Store) enqueue(k string, ident scim.Identity, value []byte) error {
+// enqueue hands a write (a Put when value is set, else a Delete) to the
+// writer and applies it to recent, waiting while maxPending are held and
+// the writer makes progress, until ctx is done. It returns ErrClosed after
+// Close; when the write is held, the writer's last error while the file
+// refuses writes (the write is retried); when it is not held, why: the
+// store then is as before the call.
+func (s *Store) enqueue(ctx context.Context, k string, ident scim.Identity, value []byte) error {
 	s.pmu.Lock()
+	if len(s.pending) >= maxPending {
+		// Wake the wait below when ctx ends: a request's deadline bounds
+		// how long its write waits for room.
+		stopWake := context.AfterFunc(ctx, func() {
+			s.pmu.Lock()
+			s.roomy.Broadcast()
+			s.pmu.Unlock()
+		})
+		defer stopWake()
+	}
 	for len(s.pending) >= maxPending && !s.closed.Load() {
 		if _, ok := s.pending[k]; ok {
 			break // replaces a held write: no more room needed
+		}
+		if s.lastErr != nil {
+			// The file refuses writes: room may never come, and waiting
+			// would hold every request for its whole deadline.
+			err := s.lastErr
+			s.pmu.Unlock()
+			return fmt.Errorf("not held, %d writes waiting: %w", maxPending, err)
+		}
+		if err := ctx.Err(); err != nil {
+			s.pmu.Unlock()
+			return fmt.Errorf("not held, %d writes waiting: %w", maxPending, err)
 		}
 		s.roomy.Wait()
 	}
@@ -318,6 +364,11 @@ func (s *Store) enqueue(k string, ident scim.Identity, value []byte) error {
 	}
 	s.seq++
 	s.pending[k] = pendingWrite{ident: own(ident), value: value, seq: s.seq}
+	if value != nil {
+		s.recent.put(k, ident)
+	} else {
+		s.recent.forget(k)
+	}
 	err := s.lastErr
 	s.pmu.Unlock()
 	select {
@@ -390,6 +441,7 @@ func (s *Store) flush() error {
 	defer s.pmu.Unlock()
 	if err != nil {
 		s.lastErr = fmt.Errorf("write %d identities: %w", len(batch), closedErr(err))
+		s.roomy.Broadcast() // writes waiting for room stop waiting
 		return err
 	}
 	s.lastErr = nil
@@ -411,8 +463,7 @@ func (s *Store) Delete(ctx context.Context, resourceType, id string) error {
 		return fmt.Errorf("identity: delete %s/%s: %w", resourceType, id, err)
 	}
 	k := string(key(resourceType, id))
-	s.recent.forget(k)
-	if err := s.enqueue(k, scim.Identity{}, nil); err != nil {
+	if err := s.enqueue(ctx, k, scim.Identity{}, nil); err != nil {
 		return fmt.Errorf("identity: delete %s/%s: %w", resourceType, id, err)
 	}
 	return nil

@@ -419,3 +419,102 @@ func TestStore_ChurnKeepsMemoryRight(t *testing.T) {
 		}
 	}
 }
+
+// An id too long for a file key is refused by its own Put: held with the
+// others, it would fail every group it is written in, and no identity
+// would reach the file again.
+func TestStore_TooLongIDRefusedAlone(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, filepath.Join(t.TempDir(), "id.db"))
+	long := user(strings.Repeat("x", 40000))
+	if err := s.Put(ctx, long); err == nil || !strings.HasPrefix(err.Error(), "identity: put") {
+		t.Fatalf("Put of a 40,000-byte id = %v, want an identity: put error", err)
+	}
+	if _, ok := mustGet(t, s, schema.ResourceUser, long.ID); ok {
+		t.Fatal("a refused identity is found")
+	}
+	if err := s.Put(ctx, user("1")); err != nil {
+		t.Fatalf("Put after the refused one: %v", err)
+	}
+	if n := s.Len(); n != 1 {
+		t.Fatalf("Len = %d, want 1: the other identities must still be written", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// A Get that reads the file while a Delete of the same identity is on its
+// way must not bring the identity back into memory for good.
+func TestStore_GetDuringDeleteDoesNotResurrect(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, filepath.Join(t.TempDir(), "id.db"))
+	for round := range 300 {
+		id := fmt.Sprint(round)
+		if err := s.Put(ctx, user(id)); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Len() // in the file
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for range 4 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					_, _, _ = s.Get(ctx, schema.ResourceUser, id)
+				}
+			})
+		}
+		if err := s.Delete(ctx, schema.ResourceUser, id); err != nil {
+			t.Fatal(err)
+		}
+		close(stop)
+		wg.Wait()
+		_ = s.Len() // the Delete is in the file
+		if got, ok := mustGet(t, s, schema.ResourceUser, id); ok {
+			t.Fatalf("round %d: deleted identity found again: %+v", round, got)
+		}
+	}
+}
+
+// Puts of one identity from several goroutines leave memory and the file
+// agreeing on whichever came last.
+func TestStore_ConcurrentPutsOfOneIdentityAgree(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "id.db")
+	s, err := identity.Open(path, identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rounds, writers = 200, 4
+	for round := range rounds {
+		id := fmt.Sprint(round)
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				u := user(id)
+				u.Email = fmt.Sprintf("w%d@example.com", w)
+				_ = s.Put(ctx, u)
+			})
+		}
+		wg.Wait()
+	}
+	inMemory := map[string]string{}
+	for round := range rounds {
+		got, _ := mustGet(t, s, schema.ResourceUser, fmt.Sprint(round))
+		inMemory[got.ID] = got.Email
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := open(t, path)
+	for id, email := range inMemory {
+		if got, _ := mustGet(t, s2, schema.ResourceUser, id); got.Email != email {
+			t.Fatalf("identity %s: %s in memory, %s in the file", id, email, got.Email)
+		}
+	}
+}
