@@ -57,3 +57,40 @@ func FuzzDecodeJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { checkDecode(t, b) })
 }
+
+// TestNestedDeeperThan: depth is counted outside strings only (escaped
+// quotes and backslashes, brackets inside strings), a stray close does not
+// make up for a deep value, and a wide value deep down counts by its
+// bytes' depths, not its greatest depth alone.
+func TestNestedDeeperThan(t *testing.T) {
+	deep := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	wideAt := func(depth int) string {
+		return strings.Repeat("[", depth) + strings.Repeat("1,", 10000) + "1" + strings.Repeat("]", depth)
+	}
+	for _, c := range []struct {
+		b    string
+		want bool
+	}{
+		{`{"a":[{"b":{"c":[]}}]}`, false},
+		{`"` + strings.Repeat("[", 100) + `"`, false},
+		{`"\"` + strings.Repeat("[", 100) + `"`, false},
+		{`"\\"` + strings.Repeat("[", 100), true},
+		{`"\\\"` + strings.Repeat("[", 100) + `"`, false},
+		{`{"` + strings.Repeat("{", 100) + `":1}`, false},
+		{strings.Repeat("[", 65), true},
+		{strings.Repeat("]", 100) + strings.Repeat("[", 65), true},
+		{deep(64), true},  // small, but inside 32 levels on average
+		{deep(12), false}, // six on average
+		{wideAt(8), false},
+		{wideAt(9), true},
+		{wideAt(9) + strings.Repeat("]", 1000), true},
+	} {
+		if got := nestedDeeperThan([]byte(c.b), fastDepth, fastAverageDepth); got != c.want {
+			b := c.b
+			if len(b) > 60 {
+				b = b[:60] + "..."
+			}
+			t.Errorf("nestedDeeperThan(%q) = %v, want %v", b, got, c.want)
+		}
+	}
+}
