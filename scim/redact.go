@@ -100,10 +100,13 @@ func (r Redactor) Value(v any) any {
 
 // cannotHold reports whether the JSON text raw is sure to hold no secret,
 // without decoding it: a secret's key or path names it, and in ASCII text
-// without \u escapes every decoded key and string is the bytes as written,
-// so a name that appears nowhere in them, in any ASCII case, appears in
-// no key either. Anything else (non-ASCII text, where Unicode case folding
-// matches more than ASCII's, escapes, a name outside ASCII) is left to Has.
+// without \u escapes every decoded key and string is the bytes as written
+// but for the short escapes (\" \\ \/ \b \f \n \r \t), so a name without
+// the characters they stand for that appears nowhere in the bytes, in any
+// ASCII case, appears in no key either. Anything else (non-ASCII text,
+// where Unicode case folding matches more than ASCII's, \u escapes, a
+// name outside ASCII or holding such a character: "api/key" may be sent
+// as "api\/key") is left to Has.
 func (r Redactor) cannotHold(raw []byte) bool {
 	if bytes.Contains(raw, []byte(`\u`)) || !isASCII(raw) {
 		return false
@@ -113,11 +116,22 @@ func (r Redactor) cannotHold(raw []byte) bool {
 		names = []string{"password"}
 	}
 	for _, n := range names {
-		if !isASCII([]byte(n)) || containsFoldASCII(raw, n) {
+		if !isASCII([]byte(n)) || mayBeEscaped(n) || containsFoldASCII(raw, n) {
 			return false
 		}
 	}
 	return true
+}
+
+// mayBeEscaped reports whether name holds a character JSON text may or
+// must carry escaped: " \ / and the controls.
+func mayBeEscaped(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c == '"' || c == '\\' || c == '/' {
+			return true
+		}
+	}
+	return false
 }
 
 func isASCII(b []byte) bool {
