@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,14 +106,7 @@ func TestBench_PrintsARowPerTargetAndStep(t *testing.T) {
 		}
 	}
 
-	var rep benchReport
-	data, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readJSON[benchReport](t, jsonPath)
 	if len(rep.Rows) != len(targets)*len(steps) || rep.Command == "" || rep.Layout == "" {
 		t.Fatalf("--json: %d rows, command %q, layout %q", len(rep.Rows), rep.Command, rep.Layout)
 	}

@@ -37,6 +37,20 @@ func runBenchBinary(t *testing.T, args ...string) (code int, stdout, stderr stri
 	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
 }
 
+// readJSON decodes the JSON file a bench command wrote with --json.
+func readJSON[T any](t *testing.T, path string) T {
+	t.Helper()
+	var v T
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return v
+}
+
 // markdownTables reads every Markdown table of out: its rows, each a map
 // from column heading to cell.
 func markdownTables(t *testing.T, out string) [][]map[string]string {
@@ -111,14 +125,7 @@ func TestBenchSoak_BrokerOutageLosesNoRecord(t *testing.T) {
 		t.Errorf("no verdict of no record lost:\n%s", out)
 	}
 
-	var rep soakReport
-	data, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readJSON[soakReport](t, jsonPath)
 	if !rep.Passed || !rep.Drained || rep.Missing != 0 || rep.Forwarded == 0 || rep.DistinctIDs != rep.Forwarded ||
 		rep.PeakBacklogRecords == 0 || rep.CaughtUpS == nil || len(rep.Rows) != len(tables[0]) {
 		t.Errorf("--json: passed %v drained %v forwarded %d distinct %d missing %d peak backlog %d caught up %v rows %d",
@@ -156,14 +163,7 @@ func TestBenchBurst_EverySinkHasEveryUser(t *testing.T) {
 		t.Errorf("no verdict of every record delivered:\n%s", out)
 	}
 
-	var rep burstReport
-	data, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readJSON[burstReport](t, jsonPath)
 	if !rep.Passed || rep.Created != 500 || len(rep.Sinks) != 3 || rep.AnsweredS <= 0 || rep.DeliveredS < rep.AnsweredS {
 		t.Errorf("--json: passed %v created %d sinks %d answered %v s delivered %v s", rep.Passed, rep.Created, len(rep.Sinks), rep.AnsweredS, rep.DeliveredS)
 	}
