@@ -178,6 +178,9 @@ func (s *Spool) Start(ctx context.Context) error {
 func (s *Spool) updateCursors() error {
 	s.cursorMu.Lock()
 	defer s.cursorMu.Unlock()
+	if s.filesClosed {
+		return ErrClosed
+	}
 	cursors := make(map[string]uint64, len(s.consumers))
 	// The records before first are gone for every sink: acknowledged by
 	// all, or dropped (spool full). A cursor behind them is stored as just

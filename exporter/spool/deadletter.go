@@ -15,9 +15,10 @@ import (
 // fsynced before the record leaves the spool. The file is opened on first
 // use, so a healthy spool has none.
 type deadLetter struct {
-	path string
-	mu   sync.Mutex
-	f    *os.File
+	path   string
+	mu     sync.Mutex
+	f      *os.File
+	closed bool // by Shutdown: no more writes
 }
 
 type deadLetterLine struct {
@@ -35,6 +36,11 @@ func (d *deadLetter) write(sink string, rec schema.Record, cause error, now time
 	line = append(line, '\n')
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		// Shutdown has passed: the record stays in the spool for the
+		// next start, which sets it aside again.
+		return fmt.Errorf("spool: dead letter %s: %w", rec.ID, ErrClosed)
+	}
 	if d.f == nil {
 		f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
@@ -54,6 +60,7 @@ func (d *deadLetter) write(sink string, rec schema.Record, cause error, now time
 func (d *deadLetter) close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.closed = true
 	if d.f == nil {
 		return nil
 	}

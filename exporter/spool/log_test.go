@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/scimtrail/scimtrail/exporter/spool"
+	"github.com/scimtrail/scimtrail/schema"
 )
 
 func segments(t *testing.T, dir string) []string {
@@ -361,4 +362,55 @@ func TestSpool_DroppedRecordsStayDroppedAfterARestart(t *testing.T) {
 	up.setFailing(false)
 	waitFor(t, "the records held", func() bool { return int64(len(up.ids())) >= held })
 	equal(t, "delivered after the restart", up.ids(), ids(100-int(held), 100))
+}
+
+// stuckSink ignores its context: Export returns only once released, and
+// says so on returned.
+type stuckSink struct {
+	once     sync.Once
+	entered  chan struct{}
+	release  chan struct{}
+	returned chan struct{}
+}
+
+func (s *stuckSink) Export(context.Context, []schema.Record) error {
+	s.once.Do(func() { close(s.entered) })
+	<-s.release
+	select {
+	case s.returned <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// A sink that ignores its context outlives Shutdown; when it returns at
+// last, the next process may already hold the directory. Its late
+// acknowledgement must not delete that process's segments or overwrite
+// its cursors: every record is still delivered after the next restart.
+func TestSpool_SinkReturningAfterShutdownTouchesNoFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := spool.Config{MaxBytes: 64 << 10 * 8} // 64 KiB segments
+	stuck := &stuckSink{entered: make(chan struct{}), release: make(chan struct{}), returned: make(chan struct{}, 1)}
+	a := open(t, dir, cfg, spool.SinkConfig{Name: "kafka", Sink: stuck})
+	a.take(0, 500, http.MethodPost) // several segments
+	<-stuck.entered
+	if err := a.shutdown(10 * time.Millisecond); err == nil {
+		t.Fatal("Shutdown with a stuck sink reported no error")
+	}
+	if n := len(segments(t, dir)); n < 2 {
+		t.Fatalf("%d segments, want several for this test", n)
+	}
+
+	down := newMemSink()
+	down.setFailing(true)
+	b := open(t, dir, cfg, spool.SinkConfig{Name: "kafka", Sink: down})
+	close(stuck.release) // the first process's sink acknowledges, late
+	<-stuck.returned
+	time.Sleep(50 * time.Millisecond) // its acknowledgement runs after Export returns
+	b.shutdown(10 * time.Millisecond)
+
+	up := newMemSink()
+	open(t, dir, cfg, spool.SinkConfig{Name: "kafka", Sink: up})
+	waitFor(t, "every record after the restart", func() bool { return len(up.ids()) >= 500 })
+	equal(t, "delivered", up.ids()[:500], ids(0, 500))
 }

@@ -179,11 +179,13 @@ type Spool struct {
 	// cursor file's writes.
 	stored   map[string]uint64
 	cursorMu sync.Mutex
-	lock     *os.File
-	log      *slog.Logger
-	now      func() time.Time
-	m        *metrics
-	dlq      *deadLetter
+	// filesClosed: Shutdown closed the files (guarded by cursorMu).
+	filesClosed bool
+	lock        *os.File
+	log         *slog.Logger
+	now         func() time.Time
+	m           *metrics
+	dlq         *deadLetter
 
 	appends    chan *appendReq
 	stop       chan struct{} // closed by Shutdown: the writer and syncer finish
@@ -717,6 +719,12 @@ func (s *Spool) Shutdown(ctx context.Context) error {
 }
 
 func (s *Spool) closeFiles() error {
+	// A sink left behind by Shutdown (it ignored its context) may still
+	// acknowledge: from now on that stores nothing and deletes no
+	// segment, since the next process may hold the directory by then.
+	s.cursorMu.Lock()
+	s.filesClosed = true
+	s.cursorMu.Unlock()
 	errs := []error{s.rlog.sync(), s.cursors.sync()}
 	if err := s.closeStorage(); err != nil {
 		errs = append(errs, fmt.Errorf("spool: close: %w", err))
