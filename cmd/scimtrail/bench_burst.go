@@ -318,7 +318,7 @@ func (br *burst) run(ctx context.Context) (*burstReport, error) {
 		Command: "scimtrail bench burst" + shellArgs(br.opts.args),
 		Started: started.UTC().Truncate(time.Second),
 		Machine: machine(),
-		Layout:  b.layout.describe(),
+		Layout:  b.layout.describe("upstream, Kafka broker and OTLP receiver"),
 		Load: fmt.Sprintf("an initial sync: %d distinct Okta-shaped POST /scim/v2/Users of about %d bytes, each sent once over %d keep-alive connections, "+
 			"each connection sending its next as soon as it has its answer; latency from each request's write to its answer", n, len(burstUser(0)), br.opts.conns),
 		Upstream: "a handler in the bench process that answers 201 with the user as sent and an \"id\", without decoding it, and counts the POSTs",
@@ -415,16 +415,14 @@ func (r *burstReport) judge(drainTimeout time.Duration) {
 
 // writeMarkdown prints the burst as Markdown, ready for the README.
 func (r *burstReport) writeMarkdown(w io.Writer) {
-	fmt.Fprintf(w, "Command: `%s` (%s)\n\n", r.Command, r.Started.Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(w, "- Machine: %s\n- Layout: %s\n- Load: %s\n- Upstream: %s\n- Proxy: %s\n", r.Machine, r.Layout, r.Load, r.Upstream, r.Proxy)
-	fmt.Fprint(w, "- Columns: created = POSTs the upstream received; answered = from the first POST to the last answer; "+
-		"delivered = from the first POST to the spool's emptying, every sink having every record; proxy CPU = its utime+stime "+
-		"over both; peak RSS = VmHWM, file-backed pages included, RssAnon = its own memory at the end; load CPU = the bench process's "+
-		"share of its CPUs. Sinks: records = what the sink got, duplicates included; users = users sent that have a record there "+
-		"(by user_email), read back from the file, from Kafka with franz-go, and from what the OTLP receiver got\n")
-	for _, n := range r.Notes {
-		fmt.Fprintf(w, "- Note: %s\n", n)
-	}
+	writeReportHead(w, r.Command, r.Started, r.Notes, [][2]string{
+		{"Machine", r.Machine}, {"Layout", r.Layout}, {"Load", r.Load}, {"Upstream", r.Upstream}, {"Proxy", r.Proxy},
+		{"Columns", "created = POSTs the upstream received; answered = from the first POST to the last answer; " +
+			"delivered = from the first POST to the spool's emptying, every sink having every record; proxy CPU = its utime+stime " +
+			"over both; peak RSS = VmHWM, file-backed pages included, RssAnon = its own memory at the end; load CPU = the bench process's " +
+			"share of its CPUs. Sinks: records = what the sink got, duplicates included; users = users sent that have a record there " +
+			"(by user_email), read back from the file, from Kafka with franz-go, and from what the OTLP receiver got"},
+	})
 	fmt.Fprint(w, "\n| users | conns | created | answered s | req/s | p50 ms | p99 ms | errors | delivered s | proxy CPU s | peak RSS MiB | RssAnon MiB | load CPU % |\n")
 	fmt.Fprint(w, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	fmt.Fprintf(w, "| %d | %d | %d | %.2f | %.0f | %.3f | %.3f | %d | %.2f | %.2f | %.1f | %.1f | %.0f |\n",

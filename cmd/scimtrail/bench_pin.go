@@ -29,13 +29,14 @@ type benchLayout struct {
 	restore func()
 }
 
-// describe is the layout line of the report.
-func (l benchLayout) describe() string {
+// describe is the layout line of the report; bench names what runs in the
+// bench process beside the load generator ("upstream and Kafka broker").
+func (l benchLayout) describe(bench string) string {
 	if l.taskset == "" {
-		return fmt.Sprintf("not pinned (%s): proxy, load generator, upstream, broker and receiver share the machine's %d CPUs, so CPU figures compare, they do not isolate the proxy", l.note, l.benchCPUCount)
+		return fmt.Sprintf("not pinned (%s): the proxy, the load generator and its %s share the machine's %d CPUs, so CPU figures compare, they do not isolate the proxy", l.note, bench, l.benchCPUCount)
 	}
-	return fmt.Sprintf("proxy on CPU %s (`taskset -c %s`); load generator, upstream, Kafka broker and OTLP receiver on CPU %s (the bench process)",
-		l.proxyCPU, l.proxyCPU, l.benchCPUs)
+	return fmt.Sprintf("proxy on CPU %s (`taskset -c %s`); load generator, %s on CPU %s (the bench process)",
+		l.proxyCPU, l.proxyCPU, bench, l.benchCPUs)
 }
 
 // proxyCommand is the command line that runs argv pinned, or argv itself.

@@ -97,7 +97,7 @@ func (b *bench) report(began time.Time, rows []benchRow) *benchReport {
 		Command: "scimtrail bench" + shellArgs(b.opts.args),
 		Started: began.UTC().Truncate(time.Second),
 		Machine: machine(),
-		Layout:  b.layout.describe(),
+		Layout:  b.layout.describe("upstream, Kafka broker and OTLP receiver"),
 		Upstream: fmt.Sprintf("a fixed-answer SCIM handler in the bench process (not internal/scimtest's backend, whose decoding and single lock "+
 			"would make the upstream the limit): PATCH /scim/v2/Users/{id} of %d users → 200 with the %d-byte user", benchUsers, len(user)),
 		Load: fmt.Sprintf("an Okta-shaped PATCH of %d bytes with a bearer token, users in turn, on keep-alive HTTP/1.1 connections; "+
@@ -122,14 +122,12 @@ func (b *bench) report(began time.Time, rows []benchRow) *benchReport {
 // writeMarkdown prints the report as Markdown, ready for the README: the
 // command and the set-up, then one table row per step and target.
 func (r *benchReport) writeMarkdown(w io.Writer) {
-	fmt.Fprintf(w, "Command: `%s` (%s)\n\n", r.Command, r.Started.Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(w, "- Machine: %s\n- Layout: %s\n- Upstream: %s\n- Load: %s\n- Targets: %s\n", r.Machine, r.Layout, r.Upstream, r.Load, r.Targets)
-	fmt.Fprint(w, "- Columns: +p50/+p99 over direct in the same step; CPU = the proxy process's utime+stime from /proc over the step "+
-		"(scimtrail: until its spool is empty) per request; allocs from the process's go_memstats_mallocs_total; syscalls = its reads and writes (/proc/PID/io) per request; peak RSS = VmHWM during the step; "+
-		"×httputil = the ratio to httputil in the same step; load CPU = the bench process's share of its CPUs\n")
-	for _, n := range r.Notes {
-		fmt.Fprintf(w, "- Note: %s\n", n)
-	}
+	writeReportHead(w, r.Command, r.Started, r.Notes, [][2]string{
+		{"Machine", r.Machine}, {"Layout", r.Layout}, {"Upstream", r.Upstream}, {"Load", r.Load}, {"Targets", r.Targets},
+		{"Columns", "+p50/+p99 over direct in the same step; CPU = the proxy process's utime+stime from /proc over the step " +
+			"(scimtrail: until its spool is empty) per request; allocs from the process's go_memstats_mallocs_total; syscalls = its reads and writes (/proc/PID/io) per request; peak RSS = VmHWM during the step; " +
+			"×httputil = the ratio to httputil in the same step; load CPU = the bench process's share of its CPUs"},
+	})
 	fmt.Fprint(w, "\n| target | step | req/s | p50 ms | p99 ms | p99.9 ms | +p50 ms | +p99 ms | CPU µs/req | CPU ×httputil | req/s ×httputil | allocs/req | syscalls/req | peak RSS MiB | errors | load CPU % |\n")
 	fmt.Fprint(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	// Grouped by step, so the targets of one step sit side by side.
@@ -150,6 +148,18 @@ func (r *benchReport) writeMarkdown(w io.Writer) {
 				fmtFloat(row.CPUVsHTTPUtil, 2), fmtFloat(row.ReqPerSecVsHTTPUtil, 2), fmtFloat(row.AllocsPerReq, 0),
 				fmtFloat(row.SyscallsPerReq, 1), fmtFloat(row.PeakRSSMiB, 1), row.errors(), fmtFloat(&row.LoadCPUPercent, 0))
 		}
+	}
+}
+
+// writeReportHead writes what heads every bench report: the command and
+// when it ran, the set-up a line each, then the notes.
+func writeReportHead(w io.Writer, command string, started time.Time, notes []string, lines [][2]string) {
+	fmt.Fprintf(w, "Command: `%s` (%s)\n\n", command, started.Format("2006-01-02 15:04 UTC"))
+	for _, l := range lines {
+		fmt.Fprintf(w, "- %s: %s\n", l[0], l[1])
+	}
+	for _, n := range notes {
+		fmt.Fprintf(w, "- Note: %s\n", n)
 	}
 }
 

@@ -550,7 +550,7 @@ func (s *soak) report(started time.Time, rows []soakRow) *soakReport {
 		Command: "scimtrail bench soak" + shellArgs(o.args),
 		Started: started.UTC().Truncate(time.Second),
 		Machine: machine(),
-		Layout:  s.b.layout.describe(),
+		Layout:  s.b.layout.describe("upstream and Kafka broker"),
 		Load: fmt.Sprintf("an open loop at %s req/s over up to %d keep-alive connections, latency from each request's scheduled send time: "+
 			"the bench's Okta-shaped PATCH of %d bytes, %d users in turn, to a fixed-answer upstream in the bench process that counts them; "+
 			"%s in slices of %s", fmtFloat(&o.rate, 0), soakConns, len(benchPatch(0)), benchUsers, o.duration, o.interval),
@@ -595,19 +595,17 @@ func (r *soakReport) judge(drainTimeout time.Duration) {
 
 // writeMarkdown prints the soak as Markdown, ready for the README.
 func (r *soakReport) writeMarkdown(w io.Writer) {
-	fmt.Fprintf(w, "Command: `%s` (%s)\n\n", r.Command, r.Started.Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(w, "- Machine: %s\n- Layout: %s\n- Load: %s\n- Proxy: %s\n- Broker: %s\n", r.Machine, r.Layout, r.Load, r.Proxy, r.Broker)
-	fmt.Fprint(w, "- Columns: t = since the load began, at the end of the slice; req/s, p50, p99 and errors of the slice; "+
-		"RssAnon = the proxy's own resident memory (heap, stacks), RssFile = its resident file-backed pages (the binary and any file "+
-		"it maps into memory: page cache the kernel takes back under pressure), from /proc/PID/status; spool = scimtrail_spool_records "+
-		"and scimtrail_spool_bytes from the proxy's /metrics, the records some sink has not yet acknowledged. "+
-		"Totals: forwarded = PATCHes the upstream received; in Kafka = the topic's records, read back with franz-go, duplicates included; "+
-		"missing = forwarded − distinct ids; peak backlog = the highest spool row; caught up = from the broker's return to the first moment "+
-		"the backlog was at most one second of load (read every 100 ms); drain = from the end of the load to an empty spool; "+
-		"peak RSS = VmHWM over the whole soak, file-backed pages included\n")
-	for _, n := range r.Notes {
-		fmt.Fprintf(w, "- Note: %s\n", n)
-	}
+	writeReportHead(w, r.Command, r.Started, r.Notes, [][2]string{
+		{"Machine", r.Machine}, {"Layout", r.Layout}, {"Load", r.Load}, {"Proxy", r.Proxy}, {"Broker", r.Broker},
+		{"Columns", "t = since the load began, at the end of the slice; req/s, p50, p99 and errors of the slice; " +
+			"RssAnon = the proxy's own resident memory (heap, stacks), RssFile = its resident file-backed pages (the binary and any file " +
+			"it maps into memory: page cache the kernel takes back under pressure), from /proc/PID/status; spool = scimtrail_spool_records " +
+			"and scimtrail_spool_bytes from the proxy's /metrics, the records some sink has not yet acknowledged. " +
+			"Totals: forwarded = PATCHes the upstream received; in Kafka = the topic's records, read back with franz-go, duplicates included; " +
+			"missing = forwarded − distinct ids; peak backlog = the highest spool row; caught up = from the broker's return to the first moment " +
+			"the backlog was at most one second of load (read every 100 ms); drain = from the end of the load to an empty spool; " +
+			"peak RSS = VmHWM over the whole soak, file-backed pages included"},
+	})
 	fmt.Fprint(w, "\n| t | phase | broker | req/s | p50 ms | p99 ms | errors | RssAnon MiB | RssFile MiB | spool records | spool MiB |\n")
 	fmt.Fprint(w, "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, row := range r.Rows {
